@@ -1,0 +1,60 @@
+"""Each exercise's reference passes its own checker; each typical mistake gets its message."""
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from vitools.data import eye_colour_table
+from vitools.exercises import all_exercises, exercise
+from vitools.marginal import condition_on, normalise
+
+EXERCISES = all_exercises()
+
+
+def test_labels_are_unique_and_chapter_one_has_enough():
+    labels = [e.label for e in EXERCISES]
+    assert len(labels) == len(set(labels))
+    assert sum(label.startswith("1.") for label in labels) >= 4
+    with pytest.raises(KeyError, match="no exercise"):
+        exercise("9.9")
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+def test_reference_passes(ex):
+    assert ex.check(ex.reference).passed
+
+
+@pytest.mark.parametrize("ex, mistake", [(e, m) for e in EXERCISES for m in e.mistakes],
+                         ids=lambda v: getattr(v, "label", ""))
+def test_each_mistake_fails_with_its_own_message(ex, mistake):
+    feedback = ex.check(mistake.make)
+    assert not feedback.passed and feedback.message == mistake.message
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+def test_no_answer_and_hints_and_solution(ex):
+    assert "no answer yet" in ex.check(...).message
+    assert "Hint 1" in repr(ex.hint())
+    assert ex.reference.__name__ in repr(ex.solution())
+
+
+def test_references_agree_with_independent_computations():
+    joint = normalise(eye_colour_table()[0])
+    np.testing.assert_allclose(exercise("1.1").expected(), condition_on(joint, 0)[2])
+    x, w, b, s = 0.3, 2.0, -1.0, 0.5
+    np.testing.assert_allclose(exercise("1.2").reference(x, w, b, s),
+                               stats.norm(b, np.sqrt(w**2 + s**2)).logpdf(x))
+    lw = np.array([-1000.0, -1001.0, 3.0])
+    np.testing.assert_allclose(exercise("1.3").reference(lw), special.logsumexp(lw) - np.log(3))
+    assert exercise("1.4").reference(3, 2) == len([(c, h) for c in range(2) for h in range(2**3)])
+
+
+def test_structural_messages():
+    ex = exercise("1.1")
+    assert "shape" in ex.check(np.ones(3) / 3).message
+    assert "not normalised" in ex.check(np.ones(8)).message
+    assert "negative" in ex.check(np.r_[-0.1, 1.1, np.zeros(6)]).message
+    assert "function" in exercise("1.2").check(0.5).message
+    assert "raised ZeroDivisionError" in exercise("1.2").check(lambda *a: 1 / 0).message
+    assert "returns nothing yet" in exercise("1.2").check(lambda *a: None).message
+    assert "inf or NaN" in exercise("1.3").check(lambda lw: np.nan).message

@@ -1,0 +1,66 @@
+"""The book's two data sets: the eye-colour x nationality table and the 8x8 digits."""
+
+import numpy as np
+import torch
+from sklearn import datasets
+
+COLOURS = ("brown", "blue", "green")
+NATIONALITIES = ("Dutch", "Greek", "Chinese", "Indian", "Italian", "German", "US", "Spanish")
+
+# p(x = colour, z = nationality) exactly as printed in the lecture slides (seed note 003).
+# The entries add up to 0.99, not 1: see chapter 1, which checks the totals.
+_EYE_COLOUR_JOINT = (
+    (0.02, 0.03, 0.02, 0.01, 0.07, 0.03, 0.01, 0.00),  # brown
+    (0.09, 0.01, 0.03, 0.03, 0.08, 0.04, 0.03, 0.06),  # blue
+    (0.01, 0.01, 0.08, 0.06, 0.07, 0.08, 0.06, 0.06),  # green
+)
+
+N_DIGITS = 1797
+N_TRAIN = 1437
+
+
+def eye_colour_table():
+    """The joint table p(x, z) of eye colour x and nationality z from the slides.
+
+    Returns
+    -------
+    joint : ndarray, shape (3, 8)
+        Rows are colours (brown, blue, green), columns nationalities in the slides' order.
+        A fresh copy each call. The printed entries sum to 0.99, not 1.
+    colours : tuple of str, length 3
+    nationalities : tuple of str, length 8
+    """
+    return np.array(_EYE_COLOUR_JOINT, dtype=float), COLOURS, NATIONALITIES
+
+
+def load_digits(split: str = "train", binarize: bool = True):
+    """scikit-learn's bundled 8x8 handwritten digits, as torch tensors (no download).
+
+    The 1,797 images are shuffled once with ``numpy.random.default_rng(0).permutation(1797)``;
+    the first 1,437 are the training split, the last 360 the test split.
+
+    Parameters
+    ----------
+    split : {"train", "test", "all"}
+        Which part to return (``"all"`` keeps the permuted order).
+    binarize : bool
+        If True, pixel intensities (0..16) become 1.0 where ``pixel >= 8`` and 0.0 elsewhere;
+        if False, intensities are scaled to [0, 1] by dividing by 16.
+
+    Returns
+    -------
+    x : torch.Tensor, float32, shape (N, 64)
+        Row-major 8x8 images: ``x[n].reshape(8, 8)``; pixel 0 is the top-left.
+    y : torch.Tensor, int64, shape (N,)
+        Digit labels 0..9.
+    """
+    splits = {"train": slice(0, N_TRAIN), "test": slice(N_TRAIN, N_DIGITS), "all": slice(0, N_DIGITS)}
+    if split not in splits:
+        raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}")
+    if not isinstance(binarize, bool):
+        raise TypeError(f"binarize must be True or False, got {binarize!r}")
+    bunch = datasets.load_digits()
+    order = np.random.default_rng(0).permutation(N_DIGITS)[splits[split]]
+    pixels = bunch.data[order]
+    x = (pixels >= 8).astype(np.float32) if binarize else (pixels / 16.0).astype(np.float32)
+    return torch.from_numpy(x), torch.from_numpy(bunch.target[order].astype(np.int64))

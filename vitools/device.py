@@ -1,0 +1,30 @@
+"""Device choice and seeding: the only place in the book that decides CPU or GPU."""
+
+import random
+
+import numpy as np
+import torch
+
+
+def get_device() -> torch.device:
+    """Return ``cuda`` when a CUDA device is usable, else ``cpu``.
+
+    Every notebook calls this once and moves tensors with ``.to(device)``, so the same
+    code runs on a laptop CPU and on a GPU.
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's (CPU and CUDA) random number generators.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer; the same seed gives the same numbers on the same machine.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    torch.manual_seed(int(seed))

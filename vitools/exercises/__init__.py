@@ -1,0 +1,21 @@
+"""Exercises with a checker that names the likely mistake, hints, and a solution.
+
+In a notebook::
+
+    from vitools.exercises import exercise
+    ex = exercise("1.1")
+    ex.check(my_answer)   # says what is right or which mistake it looks like
+    ex.hint()             # the next hint
+    ex.solution()         # the reference solution's code and a short discussion
+
+An :class:`Exercise` knows its reference answer (a function in the chapter's exercise
+module; :meth:`Exercise.solution` shows that function's source, so the code shown is the
+code that is checked), a list of typical mistakes, each a function that makes that mistake
+plus the words to say when an answer matches it, and structural checks (shape, normalised,
+finite) that run before the comparison.
+"""
+
+from vitools.exercises._core import Exercise, Feedback, Mistake, all_exercises, exercise
+from vitools.exercises import chapter1  # noqa: F401  (registers the chapter's exercises)
+
+__all__ = ["Exercise", "Feedback", "Mistake", "exercise", "all_exercises"]

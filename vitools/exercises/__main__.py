@@ -1,0 +1,6 @@
+"""List every exercise of the book: `python -m vitools.exercises`."""
+
+from vitools.exercises import all_exercises
+
+for ex in all_exercises():
+    print(f"Exercise {ex.label}: {ex.title}")

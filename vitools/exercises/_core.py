@@ -1,0 +1,186 @@
+"""The exercise machinery: Exercise, Mistake, Feedback and the registry."""
+
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+_REGISTRY: dict = {}
+
+
+class _NothingReturned(Exception):
+    """Raised when a student's function returns None or ``...``."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The result of :meth:`Exercise.check`: ``passed`` and a message for the student."""
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return ("Correct. " if self.passed else "Not yet. ") + self.message
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer: ``make`` produces it (same signature as the reference), ``message`` explains it."""
+
+    make: Callable
+    message: str
+
+
+class _Text:
+    """Text shown as Markdown in a notebook and as plain text elsewhere."""
+
+    def __init__(self, markdown: str):
+        self.markdown = markdown
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+class Exercise:
+    """One exercise: ``check(answer)``, ``hint()``, ``solution()``.
+
+    Parameters
+    ----------
+    label : str
+        The citable number, e.g. ``"1.3"``.
+    title : str
+    reference : callable
+        The reference solution. With ``probes=None`` it takes no arguments and returns the
+        answer (a number or an array). With ``probes`` it *is* the answer, a function, and
+        a student's function is compared with it on every probe's arguments.
+    mistakes : sequence of Mistake
+        Typical wrong answers, tried in order when an answer is not correct.
+    checks : sequence of callable
+        Structural checks ``check(value) -> message or None`` run before any comparison
+        (``value`` is the answer as an array, or the stacked outputs on the probes).
+    hints : sequence of str
+    discussion : str
+        Markdown shown by :meth:`solution` above the reference code.
+    probes : sequence of tuple, optional
+        Argument tuples on which a function answer is evaluated.
+    rtol, atol : float
+        Tolerances of the comparison (``numpy.allclose``).
+    """
+
+    def __init__(self, label: str, title: str, reference: Callable, *, mistakes: Sequence[Mistake] = (),
+                 checks: Sequence[Callable] = (), hints: Sequence[str] = (), discussion: str = "",
+                 probes: Sequence[tuple] | None = None, rtol: float = 1e-6, atol: float = 1e-8):
+        self.label, self.title = label, title
+        self.reference, self.mistakes, self.checks = reference, tuple(mistakes), tuple(checks)
+        self.hints, self.discussion, self.probes = tuple(hints), discussion, probes
+        self.rtol, self.atol = rtol, atol
+        self._hints_shown = 0
+
+    def __repr__(self) -> str:
+        return f"Exercise {self.label}: {self.title}"
+
+    def expected(self) -> np.ndarray:
+        """The reference answer as an array (outputs on the probes for a function answer)."""
+        return self._evaluate(self.reference)
+
+    def check(self, answer: Any) -> Feedback:
+        """Compare ``answer`` with the reference and say what looks wrong, in words."""
+        if answer is None or answer is Ellipsis:
+            return Feedback(False, "There is no answer yet: replace the `...` with yours and run the cell again.")
+        if self.probes is not None and not callable(answer):
+            return Feedback(False, f"This exercise asks for a function; you passed a {type(answer).__name__}.")
+        try:
+            value = self._evaluate(answer)
+        except _NothingReturned:
+            return Feedback(False, "Your function returns nothing yet: fill in its body and `return` the value.")
+        except Exception as err:  # the student's function failed: report it rather than crash
+            return Feedback(False, f"Evaluating your answer raised {type(err).__name__}: {err}")
+        expected = self.expected()
+        if value.shape != expected.shape:
+            return Feedback(False, f"Your answer has shape {value.shape}, the expected one has shape "
+                                   f"{expected.shape}: check which axis you summed or indexed over.")
+        if self._close(value, expected):
+            return Feedback(True, "Your answer matches the reference solution.")
+        for mistake in self.mistakes:
+            if self._close(value, self._evaluate(mistake.make)):
+                return Feedback(False, mistake.message)
+        for structural_check in self.checks:
+            message = structural_check(value)
+            if message:
+                return Feedback(False, message)
+        gap = np.nanmax(np.abs(value - expected))
+        return Feedback(False, f"Your answer differs from the reference (largest difference {gap:.3g}). "
+                               f"Try `hint()`.")
+
+    def hint(self) -> _Text:
+        """The next hint (they come in order; after the last one, the last again)."""
+        if not self.hints:
+            return _Text("No hints for this exercise.")
+        i = min(self._hints_shown, len(self.hints) - 1)
+        self._hints_shown += 1
+        return _Text(f"**Hint {i + 1} of {len(self.hints)}.** {self.hints[i]}")
+
+    def solution(self) -> _Text:
+        """The discussion and the source code of the reference solution."""
+        code = textwrap.dedent(inspect.getsource(self.reference))
+        return _Text(f"{self.discussion}\n\n```python\n{code}```")
+
+    def _evaluate(self, answer) -> np.ndarray:
+        with np.errstate(all="ignore"):  # an overflowing answer is reported, not warned about
+            if self.probes is None:
+                value = answer() if callable(answer) else answer
+                return np.asarray(value, dtype=float)
+            outputs = [answer(*args) for args in self.probes]
+        if any(out is None or out is Ellipsis for out in outputs):
+            raise _NothingReturned
+        return np.array([np.asarray(out, dtype=float) for out in outputs])
+
+    def _close(self, value, target) -> bool:
+        return value.shape == target.shape and bool(np.allclose(value, target, rtol=self.rtol, atol=self.atol))
+
+
+def register(ex: Exercise) -> Exercise:
+    """Add an exercise to the registry under its label; labels are unique."""
+    if ex.label in _REGISTRY:
+        raise ValueError(f"exercise label {ex.label!r} is used twice")
+    _REGISTRY[ex.label] = ex
+    return ex
+
+
+def exercise(label: str) -> Exercise:
+    """The exercise with this label, e.g. ``exercise("1.2")``."""
+    if label not in _REGISTRY:
+        raise KeyError(f"no exercise {label!r}; the labels are {sorted(_REGISTRY)}")
+    return _REGISTRY[label]
+
+
+def all_exercises() -> list:
+    """Every registered exercise, in label order (1.1, 1.2, ..., 1.10, 2.1, ...)."""
+    return sorted(_REGISTRY.values(), key=lambda e: tuple(int(p) for p in e.label.split(".")))
+
+
+# Structural checks shared by the chapters' exercises.
+
+def all_finite(value) -> str | None:
+    if not np.all(np.isfinite(value)):
+        return ("Your answer contains inf or NaN. If you exponentiated large negative or positive "
+                "log values, work in log space (subtract the maximum before exp).")
+    return None
+
+
+def sums_to_one(value) -> str | None:
+    if np.any(value < 0):
+        return "Your answer has negative entries, so it is not a probability distribution."
+    total = value.sum(axis=-1)
+    if not np.allclose(total, 1.0, atol=1e-6):
+        return (f"Your answer is not normalised: its entries sum to {np.ravel(total)[0]:.4g}, not 1. "
+                f"Divide by the total (the evidence).")
+    return None

@@ -1,0 +1,113 @@
+"""The linear-Gaussian latent variable model: the book's model where everything is exact.
+
+    p(z) = N(0, I_L),    p(x | z) = N(W z + b, sigma^2 I_D)
+
+Integrating z out gives p(x) = N(b, W W^T + sigma^2 I_D), and Bayes' rule gives the Gaussian
+posterior p(z | x) = N(m, S) with
+
+    S = (I_L + W^T W / sigma^2)^{-1},    m = S W^T (x - b) / sigma^2.
+"""
+
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal
+
+from vitools._validate import float_tensor, positive_int
+
+
+class LinearGaussianLVM:
+    """p(z) = N(0, I), p(x | z) = N(Wz + b, sigma^2 I), with exact marginal and posterior.
+
+    Parameters
+    ----------
+    W : tensor, shape (D, L)
+        Loading matrix from latent (L) to observed (D) space.
+    b : tensor, shape (D,)
+        Offset, the mean of x.
+    sigma : float
+        Observation noise standard deviation, > 0.
+
+    All tensors the model returns live on ``W``'s device with ``W``'s dtype.
+    """
+
+    def __init__(self, W, b, sigma):
+        W = float_tensor(W, "W", ndim=2)
+        b = float_tensor(b, "b", ndim=1).to(dtype=W.dtype, device=W.device)
+        if b.shape[0] != W.shape[0]:
+            raise ValueError(f"b has length {b.shape[0]} but W has {W.shape[0]} rows; both must equal x's dimension D")
+        sigma = float(sigma)
+        if not sigma > 0 or sigma == float("inf"):
+            raise ValueError(f"sigma is the noise standard deviation and must be a finite number > 0, got {sigma!r}")
+        self.W, self.b, self.sigma = W, b, sigma
+
+    @classmethod
+    def random(cls, x_dim: int, z_dim: int, sigma: float, seed: int = 0, dtype=torch.float64, device=None):
+        """A model with W ~ N(0, 1) entries and b ~ N(0, 1), drawn from ``seed`` (global RNG untouched)."""
+        x_dim, z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
+        gen = torch.Generator().manual_seed(seed)
+        W = torch.randn(x_dim, z_dim, generator=gen, dtype=dtype)
+        b = torch.randn(x_dim, generator=gen, dtype=dtype)
+        return cls(W.to(device), b.to(device), sigma)
+
+    @property
+    def x_dim(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def z_dim(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def prior(self) -> Independent:
+        """p(z) = N(0, I_L), event shape (L,)."""
+        zeros = torch.zeros(self.z_dim, dtype=self.W.dtype, device=self.W.device)
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    def decoder(self, z) -> Independent:
+        """p(x | z) = N(Wz + b, sigma^2 I_D) for each row of ``z`` (shape (..., L))."""
+        z = self._as_z(z)
+        mean = z @ self.W.T + self.b
+        return Independent(Normal(mean, torch.full_like(mean, self.sigma)), 1)
+
+    def sample(self, n: int):
+        """Ancestral sampling: z ~ p(z), then x ~ p(x | z). Returns ``(x, z)``, shapes (n, D), (n, L)."""
+        z = self.prior.sample((positive_int(n, "n"),))
+        return self.decoder(z).sample(), z
+
+    def log_joint(self, x, z) -> torch.Tensor:
+        """log p(x, z) = log p(z) + log p(x | z); ``z`` may carry leading sample dimensions."""
+        x = self._as_x(x)
+        z = self._as_z(z)
+        return self.prior.log_prob(z) + self.decoder(z).log_prob(x)
+
+    def marginal(self) -> MultivariateNormal:
+        """p(x) = N(b, W W^T + sigma^2 I_D)."""
+        eye = torch.eye(self.x_dim, dtype=self.W.dtype, device=self.W.device)
+        return MultivariateNormal(self.b, covariance_matrix=self.W @ self.W.T + self.sigma**2 * eye)
+
+    def log_marginal(self, x) -> torch.Tensor:
+        """Exact log p(x) for each row of ``x`` (shape (N, D) -> (N,))."""
+        return self.marginal().log_prob(self._as_x(x))
+
+    def posterior(self, x) -> MultivariateNormal:
+        """Exact p(z | x) = N(m, S), S = (I + W^T W / sigma^2)^{-1}, m = S W^T (x - b) / sigma^2.
+
+        Batch shape (N,) for ``x`` of shape (N, D).
+        """
+        x = self._as_x(x)
+        eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
+        precision = eye + self.W.T @ self.W / self.sigma**2
+        S = torch.linalg.inv(precision)
+        m = (x - self.b) @ self.W @ S / self.sigma**2  # S is symmetric, so (S W^T r)^T = r^T W S
+        return MultivariateNormal(m, precision_matrix=precision.expand(x.shape[0], -1, -1))
+
+    def _as_x(self, x) -> torch.Tensor:
+        x = float_tensor(x, "x").to(dtype=self.W.dtype, device=self.W.device)
+        if x.dim() < 1 or x.shape[-1] != self.x_dim:
+            raise ValueError(f"x must have last dimension D = {self.x_dim}, got shape {tuple(x.shape)}")
+        return x
+
+    def _as_z(self, z) -> torch.Tensor:
+        z = float_tensor(z, "z").to(dtype=self.W.dtype, device=self.W.device)
+        if z.dim() < 1 or z.shape[-1] != self.z_dim:
+            raise ValueError(f"z must have last dimension L = {self.z_dim}, got shape {tuple(z.shape)}")
+        return z

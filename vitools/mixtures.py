@@ -1,0 +1,210 @@
+"""A mixture of Bernoullis for binary vectors: the model behind the hidden-pixels example.
+
+    p(c = k) = pi_k,    p(x | c = k) = prod_d mu_kd^{x_d} (1 - mu_kd)^{1 - x_d}
+
+Given c the pixels are independent, so summing a hidden pixel out of p(x | c) gives 1 and
+the probability of the observed pixels O alone is exact and cheap:
+
+    log p(x_O) = logsumexp_k [ log pi_k + sum_{d in O} x_d log mu_kd + (1 - x_d) log(1 - mu_kd) ].
+"""
+
+import torch
+
+from vitools._validate import float_tensor, positive_int
+
+_MAX_HIDDEN = 20  # log_prob_enumerate refuses more hidden pixels than this
+
+
+class BernoulliMixture:
+    """K-component mixture of Bernoullis, fitted by (MAP-)EM.
+
+    Parameters
+    ----------
+    n_components : int
+        The number of components K, >= 1.
+    alpha : float
+        Smoothing, >= 0. Each mu_kd gets a Beta(1 + alpha, 1 + alpha) prior and the M-step
+        takes its mode, mu_kd = (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha), so with alpha > 0
+        no mean is ever exactly 0 or 1 (MAP-EM). alpha = 0 is plain maximum-likelihood EM.
+
+    Attributes
+    ----------
+    Set by :meth:`fit`; ``weights_`` and ``means_`` are None before it.
+
+    weights_ : tensor, shape (K,)
+        The mixing weights pi.
+    means_ : tensor, shape (K, D)
+        The pixel probabilities mu.
+    log_likelihood_ : list of float
+        The average log p(x_n) over the training rows after each EM iteration.
+    n_iter_ : int
+        The number of EM iterations run.
+    converged_ : bool
+        Whether the average log-likelihood improved by less than ``tol`` before ``max_iter``.
+
+    Parameters and every returned tensor are float64 on the device of the data passed to fit.
+    """
+
+    def __init__(self, n_components: int, alpha: float = 1.0):
+        self.n_components = positive_int(n_components, "n_components")
+        alpha = float(alpha)
+        if not 0 <= alpha < float("inf"):
+            raise ValueError(f"alpha is a pseudo-count and must be a finite number >= 0, got {alpha!r}")
+        self.alpha = alpha
+        self.weights_ = self.means_ = None
+
+    def fit(self, x, max_iter: int = 100, tol: float = 1e-6, seed: int = 0) -> "BernoulliMixture":
+        """Fit pi and mu to the binary rows of ``x`` (shape (N, D)) by EM; returns ``self``.
+
+        The means start at K distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
+        with a ``torch.Generator`` seeded by ``seed``; the global RNG is untouched). Each
+        iteration is an M-step, pi_k = N_k / N and the smoothed mu above, from the current
+        responsibilities r_nk = p(c = k | x_n), then an E-step in log space. EM stops when the
+        average log-likelihood improves by less than ``tol`` or after ``max_iter`` iterations.
+        """
+        x = _as_binary(x).to(torch.float64)
+        if x.shape[0] < self.n_components:
+            raise ValueError(f"x has {x.shape[0]} rows but the model has {self.n_components} components; "
+                             f"pass at least n_components rows")
+        max_iter = positive_int(max_iter, "max_iter")
+        gen = torch.Generator(device=x.device).manual_seed(seed)
+        start = torch.randperm(x.shape[0], generator=gen, device=x.device)[: self.n_components]
+        self.means_ = 0.5 * (x[start] + 0.5)
+        self.weights_ = torch.full((self.n_components,), 1 / self.n_components, dtype=x.dtype, device=x.device)
+        resp, previous = self._e_step(x)
+        self.log_likelihood_, self.converged_ = [], False
+        for self.n_iter_ in range(1, max_iter + 1):
+            n_k = resp.sum(0)
+            self.weights_ = n_k / x.shape[0]
+            # clamp: with alpha = 0 a component that lost every point would give 0 / 0
+            denominator = (n_k[:, None] + 2 * self.alpha).clamp_min(torch.finfo(x.dtype).tiny)
+            self.means_ = (resp.T @ x + self.alpha) / denominator
+            resp, current = self._e_step(x)
+            self.log_likelihood_.append(current)
+            if current - previous < tol:
+                self.converged_ = True
+                break
+            previous = current
+        return self
+
+    def log_prob(self, x, observed=None) -> torch.Tensor:
+        """Exact log p(x_O) for each row, the hidden pixels and the component summed out.
+
+        Parameters
+        ----------
+        x : tensor, shape (N, D)
+            Binary rows; hidden entries must still be 0 or 1 but their values are ignored.
+        observed : bool tensor, shape (D,) or (N, D), optional
+            True where a pixel is observed; None means every pixel is observed.
+
+        Returns
+        -------
+        tensor, shape (N,)
+        """
+        x = self._as_x(x)
+        return torch.logsumexp(self._log_joint(x, self._as_mask(observed, x)), dim=1)
+
+    def log_prob_enumerate(self, x, observed) -> torch.Tensor:
+        """log p(x_O) by brute force: logsumexp over all 2^n hidden configurations and K components.
+
+        Computes log p(x_O, x_H, c = k) for every one of the 2^n values x_H of the n hidden
+        pixels, the cost that :meth:`log_prob` avoids. ``observed`` must be one (D,) mask for
+        all rows, with at most 20 hidden pixels.
+        """
+        x = self._as_x(x)
+        observed = self._as_mask(observed, x, per_row=False)
+        hidden = torch.nonzero(~observed).squeeze(1)
+        n = hidden.numel()
+        if n > _MAX_HIDDEN:
+            raise ValueError(f"observed hides {n} pixels; enumerating them would need 2^{n} * {self.n_components} "
+                             f"= {2**n * self.n_components:.3g} terms per row (at most {_MAX_HIDDEN} hidden "
+                             f"pixels allowed); use log_prob instead")
+        bits = (torch.arange(2**n, device=x.device)[:, None] >> torch.arange(n, device=x.device)) & 1
+        configs = bits.to(x.dtype)  # (2^n, n): row j holds the binary digits of j
+        log_hidden = _log_lik(configs, 1 - configs, self.means_[:, hidden])  # (2^n, K)
+        log_observed = self._log_joint(x, observed)  # (N, K)
+        return torch.stack([torch.logsumexp(row + log_hidden, dim=(0, 1)) for row in log_observed])
+
+    def posterior(self, x, observed=None) -> torch.Tensor:
+        """Responsibilities p(c = k | x_O), shape (N, K); each row sums to 1."""
+        x = self._as_x(x)
+        return torch.softmax(self._log_joint(x, self._as_mask(observed, x)), dim=1)
+
+    def sample(self, n: int, seed: int = 0):
+        """Ancestral sampling: c ~ Categorical(pi), then x ~ Bernoulli(mu_c).
+
+        Returns ``(x, c)``: float64 of shape (n, D) and int64 of shape (n,), drawn with a
+        ``torch.Generator`` seeded by ``seed``.
+        """
+        self._check_fitted()
+        n = positive_int(n, "n")
+        gen = torch.Generator(device=self.means_.device).manual_seed(seed)
+        c = torch.multinomial(self.weights_, n, replacement=True, generator=gen)
+        return torch.bernoulli(self.means_[c], generator=gen), c
+
+    def complete_hidden(self, x, observed) -> torch.Tensor:
+        """Observed pixels copied from ``x``, hidden ones filled with E[x_d | x_O] = sum_k p(c = k | x_O) mu_kd.
+
+        ``observed`` is a bool mask of shape (D,) or (N, D); returns shape (N, D), values in [0, 1].
+        """
+        x = self._as_x(x)
+        observed = self._as_mask(observed, x)
+        expected = torch.softmax(self._log_joint(x, observed), dim=1) @ self.means_
+        return torch.where(observed, x, expected)
+
+    def _e_step(self, x):
+        """Responsibilities p(c | x_n), shape (N, K), and the average log p(x_n) as a float."""
+        log_joint = self._log_joint(x, self._as_mask(None, x))
+        log_px = torch.logsumexp(log_joint, dim=1, keepdim=True)
+        return torch.exp(log_joint - log_px), log_px.mean().item()
+
+    def _log_joint(self, x, observed):
+        """log p(x_O, c = k) for every row and component, shape (N, K)."""
+        return torch.log(self.weights_) + _log_lik(x * observed, (1 - x) * observed, self.means_)
+
+    def _check_fitted(self):
+        if self.means_ is None:
+            raise RuntimeError("this BernoulliMixture has no parameters yet; call fit(x) first")
+
+    def _as_x(self, x) -> torch.Tensor:
+        self._check_fitted()
+        x = _as_binary(x).to(dtype=self.means_.dtype, device=self.means_.device)
+        if x.shape[1] != self.means_.shape[1]:
+            raise ValueError(f"x has {x.shape[1]} columns but the model has D = {self.means_.shape[1]} pixels; "
+                             f"pass rows of the same length as the training data")
+        return x
+
+    def _as_mask(self, observed, x, per_row: bool = True):
+        if observed is None:
+            return torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
+        mask = torch.as_tensor(observed, device=x.device)
+        if mask.dtype != torch.bool:
+            raise ValueError(f"observed must be a bool tensor (True = observed pixel), got dtype {mask.dtype}")
+        shapes = [(x.shape[1],), tuple(x.shape)] if per_row else [(x.shape[1],)]
+        if tuple(mask.shape) not in shapes:
+            raise ValueError(f"observed must have shape {' or '.join(map(str, shapes))} to match x, "
+                             f"got {tuple(mask.shape)}")
+        return mask
+
+
+def _as_binary(x) -> torch.Tensor:
+    """``x`` as a 2-D floating tensor after checking every entry is exactly 0 or 1."""
+    x = float_tensor(x, "x", ndim=2)
+    if not torch.all((x == 0) | (x == 1)):
+        raise ValueError("x must be binary: every entry exactly 0 or 1 (threshold grey values first, "
+                         "e.g. vitools.data.load_digits(binarize=True))")
+    return x
+
+
+def _log_lik(on, off, means):
+    """sum_d on_d log mu_kd + off_d log(1 - mu_kd) for every row and component, shape (N, K).
+
+    ``on`` and ``off`` (N, D) are 1 where a pixel counts as a 1 or as a 0. One matrix product; a
+    mean of exactly 0 or 1 (possible with alpha = 0) has log 0 = -inf, and 0 * -inf is NaN inside
+    a product, so those logs are zeroed there and only the rows that use them get -inf.
+    """
+    counts = torch.cat([on, off], dim=1)
+    logs = torch.cat([torch.log(means), torch.log1p(-means)], dim=1)
+    finite = torch.isfinite(logs)
+    impossible = counts @ (~finite).to(counts.dtype).T > 0
+    return (counts @ torch.where(finite, logs, 0.0).T).masked_fill(impossible, -torch.inf)

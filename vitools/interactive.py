@@ -24,6 +24,7 @@ def slider_animation(draw, values, figsize=(6.4, 3.6), interval_ms=700) -> HTML:
     def frame(i):
         fig.clear()
         draw(fig, values[i])
+        fig.tight_layout()
 
     anim = FuncAnimation(fig, frame, frames=len(values), interval=interval_ms)
     html = anim.to_jshtml(default_mode="once")
@@ -42,6 +43,7 @@ def live_slider(draw, values, description="value", figsize=(6.4, 3.6)):
     def show(value):
         fig = plt.figure(figsize=figsize)
         draw(fig, value)
+        fig.tight_layout()
         plt.show()
 
     slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2], description=description,

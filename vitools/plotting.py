@@ -45,9 +45,12 @@ class MarkdownTable:
     """A table that renders as Markdown in a notebook and in the HTML book."""
 
     def __init__(self, table, row_labels, col_labels, fmt="{:.3f}", corner=""):
-        header = "| " + " | ".join([corner, *col_labels]) + " |"
+        def cell(text):  # a literal "|" (as in "p(z | x)") would end the cell: escape it
+            return str(text).replace("|", "\\|")
+
+        header = "| " + " | ".join(cell(c) for c in [corner, *col_labels]) + " |"
         rule = "|" + "---|" * (len(col_labels) + 1)
-        rows = ["| " + " | ".join([str(r), *(fmt.format(v) for v in row)]) + " |"
+        rows = ["| " + " | ".join([cell(r), *(fmt.format(v) for v in row)]) + " |"
                 for r, row in zip(row_labels, np.atleast_2d(table))]
         self.markdown = "\n".join([header, rule, *rows])
 

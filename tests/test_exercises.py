@@ -58,3 +58,24 @@ def test_structural_messages():
     assert "raised ZeroDivisionError" in exercise("1.2").check(lambda *a: 1 / 0).message
     assert "returns nothing yet" in exercise("1.2").check(lambda *a: None).message
     assert "inf or NaN" in exercise("1.3").check(lambda lw: np.nan).message
+
+
+def test_chapter_two_references_agree_with_libraries():
+    import torch
+    from torch.distributions import Normal, kl_divergence
+
+    q, p = Normal(1.0, 0.5), Normal(0.3, 1.7)
+    np.testing.assert_allclose(exercise("2.1").reference(1.0, 0.5, 0.3, 1.7), kl_divergence(q, p).item(), rtol=1e-6)
+    np.testing.assert_allclose(exercise("2.3").reference(0.3, 0.6), stats.entropy([0.7, 0.3], [0.4, 0.6]))
+    v = 2.5
+    np.testing.assert_allclose(exercise("2.5").reference(v), Normal(0.0, np.sqrt(v)).entropy().item(), rtol=1e-6)
+    assert abs(exercise("2.2").expected() - 3.0) < 0.05     # the right-hand mode of the two at +-3
+
+
+def test_property_exercise_judges_the_property_not_the_example():
+    ex = exercise("2.4")
+    assert ex.check([[0.8, 0.2], [0.5, 0.5], [0.2, 0.8]]).passed          # another valid counterexample
+    same = ex.check([[0.5, 0.5]] * 3)
+    assert not same.passed and "satisfies the triangle inequality" in same.message
+    assert "shape (3, n)" in ex.check([[0.5, 0.5], [0.5, 0.5]]).message
+    assert "probability distribution" in ex.check([[0.5, 0.6], [0.5, 0.5], [0.5, 0.5]]).message

@@ -1,12 +1,12 @@
 """Slider demos that work in both places a reader meets them.
 
-- :func:`live_slider`: an ipywidgets slider for a running notebook; the figure is redrawn by
+- :func:`live_sliders`: ipywidgets sliders for a running notebook; the figure is redrawn by
   Python on every move.
 - :func:`slider_animation`: the same figure drawn once per slider value ahead of time and
   packed into a self-contained HTML/JavaScript player (matplotlib's ``to_jshtml``), so the
   slider also moves in the static HTML book, where no Python runs.
 
-Both take ``draw(fig, value)``, which draws the figure for one slider value into ``fig``.
+Both take a function that draws the figure for given slider values into ``fig``.
 """
 
 import matplotlib.pyplot as plt
@@ -32,20 +32,24 @@ def slider_animation(draw, values, figsize=(6.4, 3.6), interval_ms=700) -> HTML:
     return HTML(html)
 
 
-def live_slider(draw, values, description="value", figsize=(6.4, 3.6)):
-    """An ipywidgets slider over ``values`` that redraws the figure in a running notebook."""
+def live_sliders(draw, figsize=(6.4, 3.6), **options):
+    """ipywidgets sliders, one per keyword, that redraw ``draw(fig, **values)`` in a running notebook.
+
+    Each keyword names a parameter of ``draw`` and gives the list of values its slider offers,
+    e.g. ``live_sliders(draw, distance=[2, 4, 6], start=[-2, 0, 2])``.
+    """
     import ipywidgets as widgets
 
-    values = list(values)
-    if not values:
-        raise ValueError("values must hold at least one slider position")
+    if not options or not all(list(values) for values in options.values()):
+        raise ValueError("give at least one slider, each as name=[values...] with at least one value")
 
-    def show(value):
+    def show(**values):
         fig = plt.figure(figsize=figsize)
-        draw(fig, value)
+        draw(fig, **values)
         fig.tight_layout()
         plt.show()
 
-    slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2], description=description,
-                                     continuous_update=False)
-    return widgets.interact(show, value=slider)
+    sliders = {name: widgets.SelectionSlider(options=list(values), value=list(values)[len(values) // 2],
+                                             description=name, continuous_update=False)
+               for name, values in options.items()}
+    return widgets.interact(show, **sliders)

@@ -41,6 +41,16 @@ def show_digits(axes, images, titles=None, shape=(8, 8)):
                 ax.set_title(titles[i], fontsize=8)
 
 
+def gaussian_ellipse(ax, mean, cov, n_std=2.0, **style):
+    """Draw the n_std-standard-deviation contour of a 2-D Gaussian N(mean, cov)."""
+    from matplotlib.patches import Ellipse
+
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+    angle = np.degrees(np.arctan2(eigenvectors[1, -1], eigenvectors[0, -1]))
+    width, height = 2 * n_std * np.sqrt(eigenvalues[::-1])
+    ax.add_patch(Ellipse(np.asarray(mean, dtype=float), width, height, angle=angle, fill=False, **style))
+
+
 class MarkdownTable:
     """A table that renders as Markdown in a notebook and in the HTML book."""
 

@@ -71,16 +71,21 @@ class Exercise:
         Markdown shown by :meth:`solution` above the reference code.
     probes : sequence of tuple, optional
         Argument tuples on which a function answer is evaluated.
+    accept : callable, optional
+        For exercises with many right answers: ``accept(value) -> message or None`` judges the
+        answer (None means correct) instead of a comparison with the reference, which then only
+        serves as the example solution.
     rtol, atol : float
         Tolerances of the comparison (``numpy.allclose``).
     """
 
     def __init__(self, label: str, title: str, reference: Callable, *, mistakes: Sequence[Mistake] = (),
                  checks: Sequence[Callable] = (), hints: Sequence[str] = (), discussion: str = "",
-                 probes: Sequence[tuple] | None = None, rtol: float = 1e-6, atol: float = 1e-8):
+                 probes: Sequence[tuple] | None = None, accept: Callable | None = None,
+                 rtol: float = 1e-6, atol: float = 1e-8):
         self.label, self.title = label, title
         self.reference, self.mistakes, self.checks = reference, tuple(mistakes), tuple(checks)
-        self.hints, self.discussion, self.probes = tuple(hints), discussion, probes
+        self.hints, self.discussion, self.probes, self.accept = tuple(hints), discussion, probes, accept
         self.rtol, self.atol = rtol, atol
         self._hints_shown = 0
 
@@ -103,6 +108,9 @@ class Exercise:
             return Feedback(False, "Your function returns nothing yet: fill in its body and `return` the value.")
         except Exception as err:  # the student's function failed: report it rather than crash
             return Feedback(False, f"Evaluating your answer raised {type(err).__name__}: {err}")
+        if self.accept is not None:
+            message = next(filter(None, (check(value) for check in self.checks)), None) or self.accept(value)
+            return Feedback(message is None, message or "Your answer has the property the exercise asks for.")
         expected = self.expected()
         if value.shape != expected.shape:
             return Feedback(False, f"Your answer has shape {value.shape}, the expected one has shape "

@@ -101,7 +101,8 @@ def test_kl_to_a_gaussian_target_matches_the_closed_form(direction):
 
 
 def test_kl_to_a_mixture_matches_monte_carlo():
-    target, g = two_modes(6.0, 0.3), torch.manual_seed(1)
+    target = two_modes(6.0, 0.3)
+    torch.manual_seed(1)
     q = Normal(torch.tensor(1.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
     for direction, sampler in [("reverse", q), ("forward", target)]:
         z = sampler.sample((400_000,))
@@ -159,3 +160,16 @@ def test_fitting_rejects_bad_input():
         fit_gaussian(target, steps=0)
     with pytest.raises(TypeError, match="MultivariateNormal"):
         fit_factorised_gaussian(target)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: entropy([0.5, 0.6]), ValueError, "sums to 1.1"),
+    (lambda: entropy([[0.5, 0.5], [1.5, -0.5]]), ValueError, r"p\[1\] has negative entries"),
+    (lambda: kl_gaussian_target(two_modes(4.0), 0.0, 1.0, "both"), ValueError, "direction must be"),
+    (lambda: kl_gaussian_target(two_modes(4.0), 0.0, 0.0), ValueError, "std holds standard deviations"),
+    (lambda: kl_gaussian_target("p", 0.0, 1.0), TypeError, "torch.distributions"),
+    (lambda: fit_factorised_gaussian(MultivariateNormal(torch.zeros(2), torch.eye(2)), "up"), ValueError, "direction"),
+])
+def test_every_function_names_the_bad_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

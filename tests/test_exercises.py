@@ -61,7 +61,6 @@ def test_structural_messages():
 
 
 def test_chapter_two_references_agree_with_libraries():
-    import torch
     from torch.distributions import Normal, kl_divergence
 
     q, p = Normal(1.0, 0.5), Normal(0.3, 1.7)

@@ -8,6 +8,8 @@ posterior p(z | x) = N(m, S) with
     S = (I_L + W^T W / sigma^2)^{-1},    m = S W^T (x - b) / sigma^2.
 """
 
+import math
+
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
@@ -99,6 +101,48 @@ class LinearGaussianLVM:
         S = torch.linalg.inv(precision)
         m = (x - self.b) @ self.W @ S / self.sigma**2  # S is symmetric, so (S W^T r)^T = r^T W S
         return MultivariateNormal(m, precision_matrix=precision.expand(x.shape[0], -1, -1))
+
+    def elbo_terms(self, x, q: MultivariateNormal) -> dict:
+        """Every term of the ELBO in closed form, for Gaussian q(z) = N(m, S), one per row of ``x``.
+
+        With r = x - W m - b:
+
+        - ``expected_log_likelihood``: E_q[log p(x | z)] = -D/2 log(2 pi sigma^2) - (|r|^2 + tr(W S W^T)) / (2 sigma^2)
+        - ``expected_log_prior``:      E_q[log p(z)] = -L/2 log(2 pi) - (tr S + |m|^2) / 2
+        - ``entropy``:                 H(q) = 1/2 log det(2 pi e S)
+        - ``kl_to_prior``:             KL(q || p(z)) = (tr S + |m|^2 - L - log det S) / 2
+        - ``expected_log_joint``:      E_q[log p(x, z)], the sum of the first two
+        - ``elbo``: E_q[log p(x | z)] - KL(q || p(z)) = E_q[log p(x, z)] + H(q)
+
+        Parameters
+        ----------
+        x : tensor, shape (N, D)
+        q : torch.distributions.MultivariateNormal
+            Batch shape (N,) or (), event shape (L,).
+
+        Returns
+        -------
+        dict of tensors, shape (N,)
+        """
+        x = self._as_x(x)
+        if not isinstance(q, MultivariateNormal) or q.event_shape != torch.Size([self.z_dim]):
+            raise TypeError(f"q must be a torch.distributions.MultivariateNormal over z with event shape ({self.z_dim},)")
+        m, S = q.mean.to(self.W), q.covariance_matrix.to(self.W)
+        residual = x - m @ self.W.T - self.b
+        trace_S = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)
+        trace_WSW = torch.einsum("dl,...lk,dk->...", self.W, S, self.W)
+        log_det_S = torch.logdet(S)
+        D, L = self.x_dim, self.z_dim
+        terms = {
+            "expected_log_likelihood": -0.5 * D * math.log(2 * math.pi * self.sigma**2)
+            - ((residual**2).sum(-1) + trace_WSW) / (2 * self.sigma**2),
+            "expected_log_prior": -0.5 * L * math.log(2 * math.pi) - 0.5 * (trace_S + (m**2).sum(-1)),
+            "entropy": 0.5 * (L * math.log(2 * math.pi * math.e) + log_det_S),
+            "kl_to_prior": 0.5 * (trace_S + (m**2).sum(-1) - L - log_det_S),
+        }
+        terms["expected_log_joint"] = terms["expected_log_likelihood"] + terms["expected_log_prior"]
+        terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
+        return {name: value.expand(x.shape[0]) for name, value in terms.items()}
 
     def _as_x(self, x) -> torch.Tensor:
         x = float_tensor(x, "x").to(dtype=self.W.dtype, device=self.W.device)

@@ -78,3 +78,17 @@ def test_property_exercise_judges_the_property_not_the_example():
     assert not same.passed and "satisfies the triangle inequality" in same.message
     assert "shape (3, n)" in ex.check([[0.5, 0.5], [0.5, 0.5]]).message
     assert "probability distribution" in ex.check([[0.5, 0.6], [0.5, 0.5], [0.5, 0.5]]).message
+
+
+def test_chapter_three_references_agree_with_independent_computations():
+    from scipy import special as sp
+
+    resp = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3]])
+    np.testing.assert_allclose(exercise("3.1").reference(resp), [0.55, 0.3, 0.15])
+    log_joint = np.array([[-700.0, -702.0, -705.0]])
+    np.testing.assert_allclose(exercise("3.2").reference(log_joint), sp.softmax(log_joint, axis=1))
+    joint = normalise(eye_colour_table()[0])
+    posterior = joint[2] / joint[2].sum()
+    kl = stats.entropy(np.full(8, 1 / 8), posterior)
+    np.testing.assert_allclose(exercise("3.3").expected() + kl, np.log(joint[2].sum()))   # ELBO + KL = log p(x)
+    assert exercise("3.5").reference(10, 3) == 60

@@ -70,7 +70,8 @@ class Exercise:
     discussion : str
         Markdown shown by :meth:`solution` above the reference code.
     probes : sequence of tuple, optional
-        Argument tuples on which a function answer is evaluated.
+        Argument tuples on which a function answer is evaluated; the reference must return
+        outputs of one shape on all of them.
     accept : callable, optional
         For exercises with many right answers: ``accept(value) -> message or None`` judges the
         answer (None means correct) instead of a comparison with the reference, which then only
@@ -92,9 +93,10 @@ class Exercise:
     def __repr__(self) -> str:
         return f"Exercise {self.label}: {self.title}"
 
-    def expected(self) -> np.ndarray:
-        """The reference answer as an array (outputs on the probes for a function answer)."""
-        return self._evaluate(self.reference)
+    def expected(self):
+        """The reference answer: an array, or for a function answer a tuple of its outputs on the probes."""
+        outputs = self._evaluate(self.reference)
+        return outputs if self.probes is not None else outputs[0]
 
     def check(self, answer: Any) -> Feedback:
         """Compare ``answer`` with the reference and say what looks wrong, in words."""
@@ -108,23 +110,24 @@ class Exercise:
             return Feedback(False, "Your function returns nothing yet: fill in its body and `return` the value.")
         except Exception as err:  # the student's function failed: report it rather than crash
             return Feedback(False, f"Evaluating your answer raised {type(err).__name__}: {err}")
+        first_failure = next(filter(None, (check(v) for check in self.checks for v in value)), None)
         if self.accept is not None:
-            message = next(filter(None, (check(value) for check in self.checks)), None) or self.accept(value)
+            message = first_failure or self.accept(value[0])
             return Feedback(message is None, message or "Your answer has the property the exercise asks for.")
-        expected = self.expected()
-        if value.shape != expected.shape:
-            return Feedback(False, f"Your answer has shape {value.shape}, the expected one has shape "
-                                   f"{expected.shape}: check which axis you summed or indexed over.")
+        expected = self._evaluate(self.reference)
         if self._close(value, expected):
             return Feedback(True, "Your answer matches the reference solution.")
         for mistake in self.mistakes:
             if self._close(value, self._evaluate(mistake.make)):
                 return Feedback(False, mistake.message)
-        for structural_check in self.checks:
-            message = structural_check(value)
-            if message:
-                return Feedback(False, message)
-        gap = np.nanmax(np.abs(value - expected))
+        shapes, expected_shapes = [v.shape for v in value], [e.shape for e in expected]
+        if shapes != expected_shapes:
+            return Feedback(False, f"Your answer has shape {shapes[0] if len(set(shapes)) == 1 else shapes}, the "
+                                   f"expected one has shape {expected_shapes[0]}: check which axis you summed or "
+                                   f"indexed over.")
+        if first_failure:
+            return Feedback(False, first_failure)
+        gap = max(np.nanmax(np.abs(v - e)) for v, e in zip(value, expected))
         return Feedback(False, f"Your answer differs from the reference (largest difference {gap:.3g}). "
                                f"Try `hint()`.")
 
@@ -141,18 +144,20 @@ class Exercise:
         code = textwrap.dedent(inspect.getsource(self.reference))
         return _Text(f"{self.discussion}\n\n```python\n{code}```")
 
-    def _evaluate(self, answer) -> np.ndarray:
+    def _evaluate(self, answer) -> tuple:
+        """The answer as a tuple of float arrays: one value, or one output per probe."""
         with np.errstate(all="ignore"):  # an overflowing answer is reported, not warned about
             if self.probes is None:
-                value = answer() if callable(answer) else answer
-                return np.asarray(value, dtype=float)
-            outputs = [answer(*args) for args in self.probes]
+                outputs = [answer() if callable(answer) else answer]
+            else:
+                outputs = [answer(*args) for args in self.probes]
         if any(out is None or out is Ellipsis for out in outputs):
             raise _NothingReturned
-        return np.array([np.asarray(out, dtype=float) for out in outputs])
+        return tuple(np.asarray(out, dtype=float) for out in outputs)
 
     def _close(self, value, target) -> bool:
-        return value.shape == target.shape and bool(np.allclose(value, target, rtol=self.rtol, atol=self.atol))
+        return all(v.shape == t.shape and np.allclose(v, t, rtol=self.rtol, atol=self.atol, equal_nan=True)
+                   for v, t in zip(value, target))
 
 
 def register(ex: Exercise) -> Exercise:

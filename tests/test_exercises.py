@@ -107,3 +107,20 @@ def test_chapter_four_references_agree_with_sampling():
     assert abs(min(variances, key=variances.get) - exercise("4.4").expected()) < 0.2
     w = rng.choice([1.0, 3.0], size=(2, 400_000))
     assert abs(np.log(w.mean(0)).mean() - exercise("4.5").expected()) < 0.005
+
+
+def test_chapter_five_references_agree_with_libraries():
+    import torch
+    from torch.distributions import Normal, kl_divergence
+
+    m, s = 1.5, 0.5
+    np.testing.assert_allclose(exercise("5.1").reference(m, s), kl_divergence(Normal(m, s), Normal(0.0, 1.0)).item(),
+                               rtol=1e-6)
+    assert exercise("5.3").reference([64, 256, 256, 16]) == sum(
+        p.numel() for p in torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Linear(256, 256),
+                                               torch.nn.Linear(256, 16)).parameters())
+    p, x = np.array([0.2, 0.7]), np.array([[1.0, 0.0]])
+    np.testing.assert_allclose(exercise("5.4").reference(p, x), -stats.bernoulli(p).logpmf(x).sum(axis=-1))
+    r = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    (torch.nn.functional.softplus(r) * 1.3).backward()
+    np.testing.assert_allclose(exercise("5.5").reference(0.7, 1.3), r.grad.item())

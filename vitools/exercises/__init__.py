@@ -16,6 +16,6 @@ finite) that run before the comparison.
 """
 
 from vitools.exercises._core import Exercise, Feedback, Mistake, all_exercises, exercise
-from vitools.exercises import chapter1, chapter2, chapter3, chapter4  # noqa: F401  (registers the chapters' exercises)
+from vitools.exercises import chapter1, chapter2, chapter3, chapter4, chapter5  # noqa: F401  (registers the chapters' exercises)
 
 __all__ = ["Exercise", "Feedback", "Mistake", "exercise", "all_exercises"]

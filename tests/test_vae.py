@@ -1,0 +1,269 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Independent, kl_divergence
+
+from vitools.data import load_digits
+from vitools.em import ppca_maximum_likelihood
+from vitools.lvm import LinearGaussianLVM
+from vitools.vae import CVAE, VAE, LinearVAE, elbo_of, log_likelihood, refine_posterior, train
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small networks run fastest, and steadiest on a shared machine, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x_train, y_train = load_digits("train")
+    x_test, y_test = load_digits("test")
+    return x_train, y_train, x_test, y_test
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A small VAE trained twice from the same initialisation and seed."""
+    x_train, _, x_test, _ = digits
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = VAE(64, 2, hidden=(64,))
+        runs.append((model, train(model, x_train, epochs=12, lr=3e-3, seed=0, x_test=x_test)))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def linear():
+    """A LinearVAE trained on data from a linear-Gaussian model (full batch, so the ELBO converges)."""
+    torch.manual_seed(0)
+    x = LinearGaussianLVM.random(x_dim=5, z_dim=2, sigma=0.5, seed=0).sample(500)[0].float()
+    model = LinearVAE(5, 2)
+    train(model, x, epochs=600, batch_size=500, lr=0.05, seed=0)
+    return model, x
+
+
+def test_elbo_terms_add_up_both_ways_and_match_closed_forms(digits):
+    x = digits[0][:50]
+    torch.manual_seed(0)
+    model = VAE(64, 3, hidden=(16,))
+    terms = model.elbo_terms(x, n_samples=4)
+    assert all(value.shape == (50,) for value in terms.values())
+    torch.testing.assert_close(terms["reconstruction"] + terms["expected_log_prior"] + terms["entropy"],
+                               terms["elbo"], rtol=0, atol=1e-5)
+    torch.testing.assert_close(terms["reconstruction"] - terms["kl"], terms["elbo"], rtol=0, atol=1e-5)
+    q = model.encoder(x)
+    torch.testing.assert_close(terms["kl"], kl_divergence(q, model.prior), rtol=0, atol=1e-5)
+    torch.testing.assert_close(terms["entropy"], q.base_dist.entropy().sum(-1), rtol=0, atol=1e-5)
+    z = q.sample((20000,))
+    log_prior = model.prior.log_prob(z)
+    stderr = log_prior.std(0) / math.sqrt(20000)
+    assert torch.all((log_prior.mean(0) - terms["expected_log_prior"]).abs() < 5 * stderr + 1e-4)
+
+
+def test_reconstruction_is_an_unbiased_monte_carlo_average(digits):
+    x = digits[0][:20]
+    torch.manual_seed(0)
+    model = VAE(64, 2, hidden=(16,))
+    q = model.encoder(x)
+    z = q.sample((20000,))
+    log_lik = model.decoder(z).log_prob(x)
+    with torch.no_grad():
+        reconstruction = model.elbo_terms(x, n_samples=20000)["reconstruction"]
+    stderr = log_lik.std(0) / math.sqrt(20000)
+    assert torch.all((reconstruction - log_lik.mean(0)).abs() < 8 * stderr)   # two independent estimates
+
+
+def test_log_joint_is_prior_plus_decoder_with_sample_dimensions(digits):
+    x = digits[0][:7]
+    torch.manual_seed(0)
+    model = VAE(64, 3, hidden=(8, 8))
+    for shape in [(7, 3), (5, 7, 3), (2, 4, 7, 3)]:
+        z = torch.randn(shape)
+        log_joint = model.log_joint(x, z)
+        assert log_joint.shape == shape[:-1]
+        expected = model.prior.log_prob(z) + Independent(Bernoulli(logits=model.decoder_net(z)), 1).log_prob(x)
+        torch.testing.assert_close(log_joint, expected)
+
+
+def test_encoder_and_decoder_distributions():
+    torch.manual_seed(0)
+    model = VAE(6, 3, hidden=())
+    x = torch.bernoulli(torch.full((4, 6), 0.5))
+    q = model.encoder(x)
+    assert q.batch_shape == (4,) and q.event_shape == (3,)
+    assert torch.all(q.base_dist.scale >= 1e-4)
+    p = model.decoder(torch.randn(2, 4, 3))
+    assert p.batch_shape == (2, 4) and p.event_shape == (6,)
+    assert model.prior.event_shape == (3,) and model.prior.mean.dtype == torch.float32
+    assert model.sample(5).shape == (5, 6)
+    assert torch.all((model.sample(5) > 0) & (model.sample(5) < 1))   # Bernoulli means, not 0/1 draws
+
+
+def test_cvae_needs_labels_and_broadcasts_them_over_sample_dimensions(digits):
+    x, y = digits[0][:6], digits[1][:6]
+    torch.manual_seed(0)
+    model = CVAE(64, 2, n_classes=10, hidden=(16,))
+    assert model.n_classes == 10
+    with pytest.raises(ValueError, match="y is missing"):
+        model.encoder(x)
+    with pytest.raises(ValueError, match="y is missing"):
+        model.elbo(x)
+    with pytest.raises(ValueError, match="y_train is missing"):
+        train(model, x, epochs=1)
+    z = torch.randn(3, 6, 2)
+    logits = model.decoder(z, y).base_dist.logits
+    assert logits.shape == (3, 6, 64)
+    for s in range(3):
+        torch.testing.assert_close(logits[s], model.decoder(z[s], y).base_dist.logits)
+    other = model.decoder(z, (y + 1) % 10).base_dist.logits
+    assert not torch.allclose(logits, other)   # the label matters
+    samples = model.sample(10, torch.arange(10))
+    assert samples.shape == (10, 64)
+    assert model.elbo(x, y, n_samples=3).shape == (6,)
+    with pytest.raises(TypeError, match="y must be a LongTensor"):
+        model.encoder(x, y.float())
+    with pytest.raises(ValueError, match="labels in 0..9"):
+        model.encoder(x, y + 10)
+
+
+def test_training_improves_the_elbo_beats_independent_pixels_and_repeats(digits, trained):
+    x_train, _, x_test, _ = digits
+    (_, history), (_, repeat) = trained
+    assert len(history["train_elbo"]) == len(history["test_elbo"]) == len(history["seconds"]) == 12
+    assert history["train_elbo"][-1] > history["train_elbo"][0] + 5
+    p = (x_train.sum(0) + 1) / (x_train.shape[0] + 2)
+    baseline = Bernoulli(probs=p).log_prob(x_test).sum(1).mean().item()
+    assert history["test_elbo"][-1] > baseline + 0.5
+    assert history["train_elbo"] == repeat["train_elbo"] and history["test_elbo"] == repeat["test_elbo"]
+
+
+def test_train_progress_bar_and_conditional_training(digits, capsys):
+    pytest.importorskip("tqdm")
+    x_train, y_train, x_test, y_test = digits
+    torch.manual_seed(0)
+    model = CVAE(64, 2, hidden=(16,))
+    history = train(model, x_train[:200], epochs=2, y_train=y_train[:200], x_test=x_test[:50],
+                    y_test=y_test[:50], beta=0.5, progress=True)
+    assert len(history["test_elbo"]) == 2 and all(math.isfinite(v) for v in history["test_elbo"])
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_importance_sampling_bounds_the_elbo_and_k1_is_the_elbo(trained, digits):
+    model = trained[0][0]
+    x = digits[2][:100]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        elbo = model.elbo(x, n_samples=200).mean().item()
+    log_px = log_likelihood(model, x, k=1000)
+    assert log_px.shape == (100,)
+    assert log_px.mean().item() > elbo + 0.02
+    one = torch.stack([log_likelihood(model, x, k=1) for _ in range(50)])   # 50 independent one-sample ELBOs
+    stderr = one.mean(1).std().item() / math.sqrt(50)
+    assert abs(one.mean().item() - elbo) < 4 * stderr + 0.01
+
+
+def test_chunk_size_does_not_change_the_estimate(trained, digits):
+    model = trained[0][0]
+    x = digits[2][:60]
+    torch.manual_seed(0)
+    big = log_likelihood(model, x, k=3000, chunk=1500)   # 43 data points per pass: two batches of rows
+    small = log_likelihood(model, x, k=3000, chunk=137)  # 21 chunks, the last one of 123 samples
+    assert (big - small).abs().mean() < 0.1     # per image: Monte Carlo error of K = 3000 samples
+    assert abs(big.mean() - small.mean()) < 0.02
+
+
+def test_linear_vae_reaches_the_exact_and_maximum_likelihoods(linear):
+    model, x = linear
+    torch.manual_seed(0)
+    with torch.no_grad():
+        elbo = model.elbo(x, n_samples=200).mean().item()
+    exact = model.as_lvm().log_marginal(x).mean().item()
+    best = ppca_maximum_likelihood(x.double(), 2).log_marginal(x.double()).mean().item()
+    assert 0 <= exact - elbo < 0.05
+    assert 0 <= best - exact + 1e-5 < 0.05
+    is_estimate = log_likelihood(model, x, k=1000, chunk=300).mean().item()
+    assert abs(is_estimate - exact) < 0.01 and is_estimate > elbo
+
+
+def test_linear_vae_interface(linear):
+    model, x = linear
+    assert isinstance(model.as_lvm(), LinearGaussianLVM) and model.as_lvm().W.shape == (5, 2)
+    z = torch.randn(3, 10, 2)
+    torch.testing.assert_close(model.log_joint(x[:10], z), model.as_lvm().log_joint(x[:10], z))
+    assert model.sample(4).shape == (4, 5)
+    loss = model.loss(x[:10], beta=2.0)
+    assert loss.dim() == 0 and loss.requires_grad
+    with pytest.raises(ValueError, match="not conditional"):
+        model.encoder(x, torch.zeros(500, dtype=torch.int64))
+
+
+def test_refining_the_posterior_closes_part_of_the_amortisation_gap(trained, digits):
+    model = trained[0][0]
+    x = digits[2][:40]
+    before = [(p.detach().clone(), None if p.grad is None else p.grad.clone()) for p in model.parameters()]
+    torch.manual_seed(0)
+    q, history = refine_posterior(model, x, steps=100, lr=0.05, n_samples=8)
+    assert len(history) == 100 and q.batch_shape == (40,) and q.event_shape == (2,)
+    for (value, grad), p in zip(before, model.parameters()):   # the decoder (and encoder) stay frozen
+        assert torch.equal(value, p) and (grad is None and p.grad is None or torch.equal(grad, p.grad))
+    with torch.no_grad():
+        encoder_elbo = model.elbo(x, n_samples=500).mean().item()
+        refined_elbo = elbo_of(model, x, q, n_samples=500).mean().item()
+    log_px = log_likelihood(model, x, k=2000).mean().item()
+    assert refined_elbo > encoder_elbo - 0.02
+    assert max(encoder_elbo, refined_elbo) < log_px
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: VAE(64, 0), "z_dim"),
+    (lambda: VAE(0, 2), "x_dim"),
+    (lambda: VAE(64, 2, n_classes=1), "n_classes"),
+    (lambda: VAE(64, 2, hidden=(16, 0)), "hidden"),
+    (lambda: CVAE(64, 2, n_classes=0), "n_classes"),
+    (lambda: LinearVAE(5, 0), "z_dim"),
+])
+def test_bad_model_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_call_arguments(digits):
+    x, y = digits[0][:10], digits[1][:10]
+    torch.manual_seed(0)
+    model = VAE(64, 2, hidden=(8,))
+    with pytest.raises(TypeError, match="hidden"):
+        VAE(64, 2, hidden=16)
+    with pytest.raises(ValueError, match="x must have shape"):
+        model.elbo(x[:, :60])
+    with pytest.raises(ValueError, match="x_train must have shape"):
+        train(model, x[:, :60], epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        train(model, x, epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(model, x, epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match="lr"):
+        train(model, x, epochs=1, lr=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        model.loss(x, beta=-1.0)
+    with pytest.raises(ValueError, match="y was given"):
+        model.elbo(x, y)
+    with pytest.raises(ValueError, match="y_train was given"):
+        train(model, x, epochs=1, y_train=y)
+    with pytest.raises(ValueError, match="k must"):
+        log_likelihood(model, x, k=0)
+    with pytest.raises(ValueError, match="chunk must"):
+        log_likelihood(model, x, chunk=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.elbo(x, n_samples=0)
+    with pytest.raises(TypeError, match="q must be"):
+        elbo_of(model, x, model.prior)
+    with pytest.raises(ValueError, match="z must have shape"):
+        model.decoder(torch.randn(10, 3))
+    with pytest.raises(TypeError, match="model must be"):
+        log_likelihood(LinearGaussianLVM.random(5, 2, 0.5), x)

@@ -1,0 +1,485 @@
+"""Variational autoencoders: amortised inference with an encoder network (chapter on VAEs).
+
+    p(z) = N(0, I_L),    p_theta(x | z),    q_phi(z | x) = N(mu_phi(x), diag(s_phi(x)^2))
+
+    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))
+            = E_q[log p(x | z)] + E_q[log p(z)] + H(q)
+
+Models (all with ``prior``, ``encoder``, ``decoder``, ``log_joint``, ``elbo_terms``, ``elbo``,
+``loss`` and ``sample``, so the estimators of :mod:`vitools.marginal` and :mod:`vitools.elbo`
+apply to them):
+
+- :class:`VAE`: MLP encoder and decoder with Bernoulli pixels; with ``n_classes`` it is a
+  conditional VAE (:func:`CVAE`) that takes the label y in both networks.
+- :class:`LinearVAE`: linear encoder and linear-Gaussian decoder, for comparing with the exact
+  :class:`vitools.lvm.LinearGaussianLVM`.
+
+Functions: :func:`train` (Adam on mini-batches), :func:`log_likelihood` (importance-sampled
+log p(x) with the encoder as proposal), :func:`refine_posterior` (the amortisation gap) and
+:func:`elbo_of` / :func:`elbo_terms_of` (the ELBO of any diagonal Gaussian q, the one place
+where the ELBO is computed). Everything runs on the device of the model's parameters.
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+from torch.distributions import Bernoulli, Independent, Normal
+from torch.nn import functional as F
+
+from vitools._validate import float_tensor, positive_int
+from vitools.lvm import LinearGaussianLVM
+
+MIN_STD = 1e-4
+_ROWS_PER_PASS = 2**16   # log_likelihood: samples x data points evaluated in one network pass
+
+
+class _GaussianLatentModel(torch.nn.Module):
+    """Shared parts of the models with prior p(z) = N(0, I_L) and a diagonal Gaussian encoder.
+
+    Subclasses set ``x_dim``, ``z_dim``, ``n_classes`` and define ``encoder(x, y)`` and ``decoder(z, y)``.
+    """
+
+    @property
+    def _reference(self) -> torch.Tensor:
+        return next(self.parameters())
+
+    @property
+    def conditional(self) -> bool:
+        """True when the model takes a class label y (``n_classes >= 2``)."""
+        return self.n_classes > 0
+
+    @property
+    def prior(self) -> Independent:
+        """p(z) = N(0, I_L), event shape (L,), on the parameters' device and dtype."""
+        ref = self._reference
+        zeros = torch.zeros(self.z_dim, dtype=ref.dtype, device=ref.device)
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    def log_joint(self, x, z, y=None) -> torch.Tensor:
+        """log p(x, z) = log p(z) + log p(x | z); ``z`` of shape (..., N, L) gives shape (..., N)."""
+        x = self._as_x(x)
+        z = self._as_z(z)
+        return self.prior.log_prob(z) + self.decoder(z, y).log_prob(x)
+
+    def elbo_terms(self, x, y=None, n_samples: int = 1) -> dict:
+        """The ELBO of the encoder's q(z | x) and its terms, one per data point: see :func:`elbo_terms_of`."""
+        return elbo_terms_of(self, x, self.encoder(x, y), n_samples, y)
+
+    def elbo(self, x, y=None, n_samples: int = 1) -> torch.Tensor:
+        """ELBO(x) = (1/S) sum_s log p(x | z_s) - KL(q(z | x) || p(z)), z_s ~ q(z | x); shape (N,)."""
+        return self.elbo_terms(x, y, n_samples)["elbo"]
+
+    def loss(self, x, y=None, beta: float = 1.0) -> torch.Tensor:
+        """The training loss (1/N) sum_n [-log p(x_n | z_n) + beta KL(q(z | x_n) || p(z))], z_n ~ q(z | x_n).
+
+        Each log p(x | z) is summed over the D pixels (or coordinates) and each KL over the L latent
+        dimensions; the batch is averaged. ``beta = 1`` gives minus the mean ELBO (one sample).
+        """
+        return _beta_loss(self.elbo_terms(x, y), _as_beta(beta))
+
+    @torch.no_grad()
+    def sample(self, n: int, y=None) -> torch.Tensor:
+        """Decoder means E[x | z] at z ~ p(z): shape (n, D), no gradient.
+
+        For the Bernoulli VAE these are the pixel probabilities. A conditional model needs ``y``,
+        a LongTensor of n labels.
+        """
+        z = self.prior.sample((positive_int(n, "n"),))
+        return self.decoder(z, y).mean
+
+    def _as_x(self, x, name: str = "x") -> torch.Tensor:
+        ref = self._reference
+        x = float_tensor(x, name, ndim=2).to(dtype=ref.dtype, device=ref.device)
+        if x.shape[1] != self.x_dim:
+            raise ValueError(f"{name} must have shape (N, {self.x_dim}) to match the model's x_dim, "
+                             f"got {tuple(x.shape)}")
+        return x
+
+    def _as_z(self, z) -> torch.Tensor:
+        ref = self._reference
+        z = float_tensor(z, "z").to(dtype=ref.dtype, device=ref.device)
+        if z.dim() < 2 or z.shape[-1] != self.z_dim:
+            raise ValueError(f"z must have shape (..., N, {self.z_dim}), got {tuple(z.shape)}")
+        return z
+
+    def _as_y(self, y, n: int, name: str = "y"):
+        """Check a label vector: required (length n, values in 0..n_classes-1) iff the model is conditional."""
+        if not self.conditional:
+            if y is not None:
+                raise ValueError(f"{name} was given, but this model is not conditional (n_classes = 0); "
+                                 f"leave {name} out or build the model with CVAE(...)")
+            return None
+        if y is None:
+            raise ValueError(f"{name} is missing: this conditional model (n_classes = {self.n_classes}) needs "
+                             f"a LongTensor of labels, one per row of x")
+        y = torch.as_tensor(y)
+        if y.dtype != torch.int64 or y.shape != (n,):
+            raise TypeError(f"{name} must be a LongTensor of shape ({n},), got dtype {y.dtype}, shape {tuple(y.shape)}")
+        if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(f"{name} must hold labels in 0..{self.n_classes - 1}, got {y.min()}..{y.max()}")
+        return y.to(self._reference.device)
+
+
+def _mlp(n_in: int, hidden: tuple, n_out: int) -> torch.nn.Sequential:
+    """Linear layers of the given widths with a ReLU after every hidden one."""
+    widths = (n_in, *hidden)
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers, torch.nn.Linear(widths[-1], n_out))
+
+
+class VAE(_GaussianLatentModel):
+    """A variational autoencoder for binary data, optionally conditional on a class label.
+
+        q_phi(z | x, y) = N(mu, diag(s^2)),  [mu, r] = MLP_phi([x, onehot(y)]),  s = softplus(r) + 1e-4
+        p_theta(x | z, y) = prod_d Bernoulli(x_d; sigmoid(l_d)),  l = MLP_theta([z, onehot(y)])
+
+    The label parts are present only when ``n_classes >= 2`` (a CVAE).
+
+    Parameters
+    ----------
+    x_dim : int
+        Number of binary pixels D, >= 1.
+    z_dim : int
+        Latent dimension L, >= 1.
+    hidden : tuple of int
+        Widths of the hidden ReLU layers of both MLPs (may be empty: linear maps).
+    n_classes : int
+        0 for a plain VAE, or the number of classes (>= 2) for a conditional VAE.
+    """
+
+    def __init__(self, x_dim: int = 64, z_dim: int = 8, hidden=(256, 256), n_classes: int = 0):
+        super().__init__()
+        self.x_dim, self.z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
+        if not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"hidden must be a tuple of layer widths such as (256, 256) or (), got {hidden!r}")
+        self.hidden = tuple(positive_int(width, "each width in hidden") for width in hidden)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 0 \
+                or n_classes == 1:
+            raise ValueError(f"n_classes must be 0 (a plain VAE) or an integer >= 2 (a conditional VAE), "
+                             f"got {n_classes!r}")
+        self.n_classes = int(n_classes)
+        self.encoder_net = _mlp(self.x_dim + self.n_classes, self.hidden, 2 * self.z_dim)
+        self.decoder_net = _mlp(self.z_dim + self.n_classes, self.hidden, self.x_dim)
+
+    def encoder(self, x, y=None) -> Independent:
+        """q_phi(z | x) = N(mu, diag(s^2)) with s = softplus(r) + 1e-4; batch shape (N,), event (L,)."""
+        x = self._as_x(x)
+        inputs = self._with_label(x, self._as_y(y, x.shape[0]))
+        mean, raw_scale = self.encoder_net(inputs).chunk(2, dim=-1)
+        return Independent(Normal(mean, F.softplus(raw_scale) + MIN_STD), 1)
+
+    def decoder(self, z, y=None) -> Independent:
+        """p_theta(x | z) = prod_d Bernoulli(logits l_d(z)); ``z`` (..., N, L), ``y`` (N,) broadcasts over ``...``."""
+        z = self._as_z(z)
+        inputs = self._with_label(z, self._as_y(y, z.shape[-2]))
+        return Independent(Bernoulli(logits=self.decoder_net(inputs)), 1)
+
+    def _with_label(self, inputs: torch.Tensor, y) -> torch.Tensor:
+        if y is None:
+            return inputs
+        onehot = F.one_hot(y, self.n_classes).to(inputs.dtype)
+        return torch.cat([inputs, onehot.expand(*inputs.shape[:-1], self.n_classes)], dim=-1)
+
+
+def CVAE(x_dim: int = 64, z_dim: int = 8, n_classes: int = 10, hidden=(256, 256)) -> VAE:
+    """A conditional VAE, q(z | x, y) and p(x | z, y): ``VAE(x_dim, z_dim, hidden, n_classes)``, n_classes >= 2."""
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2 for a conditional VAE, got {n_classes!r}; "
+                         f"use VAE(...) for an unconditional one")
+    return VAE(x_dim, z_dim, hidden, n_classes)
+
+
+class LinearVAE(_GaussianLatentModel):
+    """A VAE with the linear-Gaussian model of the book as decoder and a linear encoder.
+
+        p(x | z) = N(W z + b, sigma^2 I_D),    q(z | x) = N(A x + c, diag(s^2)),  s = softplus(r) + 1e-4
+
+    W, b, log sigma, A, c and r are learned; s does not depend on x (the exact posterior covariance
+    does not either). :meth:`as_lvm` gives the decoder as a :class:`~vitools.lvm.LinearGaussianLVM`,
+    whose exact log p(x) bounds the ELBO from above.
+
+    Parameters
+    ----------
+    x_dim : int
+        Observed dimension D, >= 1.
+    z_dim : int
+        Latent dimension L, >= 1.
+    """
+
+    n_classes = 0
+
+    def __init__(self, x_dim: int, z_dim: int):
+        super().__init__()
+        self.x_dim, self.z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
+        self.W = torch.nn.Parameter(0.1 * torch.randn(self.x_dim, self.z_dim))
+        self.b = torch.nn.Parameter(torch.zeros(self.x_dim))
+        self.log_sigma = torch.nn.Parameter(torch.zeros(()))
+        self.A = torch.nn.Parameter(0.1 * torch.randn(self.z_dim, self.x_dim))
+        self.c = torch.nn.Parameter(torch.zeros(self.z_dim))
+        self.raw_scale = torch.nn.Parameter(torch.full((self.z_dim,), math.log(math.e - 1)))  # softplus = 1
+
+    def encoder(self, x, y=None) -> Independent:
+        """q(z | x) = N(A x + c, diag(s^2)); batch shape (N,), event (L,). ``y`` must be None."""
+        x = self._as_x(x)
+        self._as_y(y, x.shape[0])
+        mean = x @ self.A.T + self.c
+        return Independent(Normal(mean, (F.softplus(self.raw_scale) + MIN_STD).expand_as(mean)), 1)
+
+    def decoder(self, z, y=None) -> Independent:
+        """p(x | z) = N(W z + b, sigma^2 I_D) for ``z`` of shape (..., N, L). ``y`` must be None."""
+        z = self._as_z(z)
+        self._as_y(y, z.shape[-2])
+        mean = z @ self.W.T + self.b
+        return Independent(Normal(mean, self.log_sigma.exp().expand_as(mean)), 1)
+
+    def as_lvm(self) -> LinearGaussianLVM:
+        """The decoder's current (W, b, sigma) as an exact :class:`~vitools.lvm.LinearGaussianLVM` (detached copies)."""
+        return LinearGaussianLVM(self.W.detach().clone(), self.b.detach().clone(), self.log_sigma.exp().item())
+
+
+def _check_model(model):
+    if not isinstance(model, _GaussianLatentModel):
+        raise TypeError(f"model must be a vitools.vae.VAE or LinearVAE, got {type(model).__name__}")
+
+
+def _as_beta(beta) -> float:
+    beta = float(beta)
+    if not beta >= 0 or beta == float("inf"):
+        raise ValueError(f"beta weighs the KL term and must be a finite number >= 0, got {beta!r}")
+    return beta
+
+
+def _beta_loss(terms: dict, beta: float) -> torch.Tensor:
+    return (beta * terms["kl"] - terms["reconstruction"]).mean()
+
+
+def elbo_terms_of(model, x, q: Independent, n_samples: int = 1, y=None) -> dict:
+    """The ELBO of a diagonal Gaussian q(z) = N(m, diag(s^2)) per data point, with its two decompositions.
+
+    - ``reconstruction``:     (1/S) sum_s log p(x | z_s), z_s = m + s * eps_s (reparameterised, differentiable)
+    - ``expected_log_prior``: E_q[log p(z)] = -L/2 log(2 pi) - 1/2 sum_j (m_j^2 + s_j^2)
+    - ``entropy``:            H(q) = 1/2 sum_j log(2 pi e s_j^2)
+    - ``kl``:                 KL(q || p(z)) = -E_q[log p(z)] - H(q) = 1/2 sum_j (m_j^2 + s_j^2 - 1 - log s_j^2)
+    - ``elbo``:               reconstruction - kl = reconstruction + expected_log_prior + entropy
+
+    Parameters
+    ----------
+    model : VAE or LinearVAE
+    x : tensor, shape (N, D)
+    q : Independent(Normal), batch shape (N,), event shape (L,)
+        One q per row of ``x``, for example ``model.encoder(x)``.
+    n_samples : int
+        Monte Carlo samples S for the reconstruction term, >= 1.
+    y : LongTensor, shape (N,), optional
+        Labels, exactly when the model is conditional.
+
+    Returns
+    -------
+    dict of tensors, shape (N,)
+    """
+    _check_model(model)
+    x = model._as_x(x)
+    if not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)) \
+            or q.batch_shape != (x.shape[0],) or q.event_shape != (model.z_dim,):
+        raise TypeError(f"q must be Independent(Normal(m, s), 1) with m and s of shape ({x.shape[0]}, {model.z_dim}), "
+                        f"one q per row of x (for example model.encoder(x))")
+    z = q.rsample((positive_int(n_samples, "n_samples"),))
+    mean, std = q.base_dist.loc, q.base_dist.scale
+    terms = {
+        "reconstruction": model.decoder(z, y).log_prob(x).mean(0),
+        "expected_log_prior": -0.5 * model.z_dim * math.log(2 * math.pi) - 0.5 * (mean**2 + std**2).sum(-1),
+        "entropy": q.entropy(),
+    }
+    terms["kl"] = -(terms["expected_log_prior"] + terms["entropy"])
+    terms["elbo"] = terms["reconstruction"] - terms["kl"]
+    return terms
+
+
+def elbo_of(model, x, q: Independent, n_samples: int = 1, y=None) -> torch.Tensor:
+    """ELBO(q) = (1/S) sum_s log p(x | z_s) - KL(q || p(z)), z_s ~ q, per data point: shape (N,).
+
+    ``q`` is a diagonal Gaussian with batch shape (N,); see :func:`elbo_terms_of`.
+    """
+    return elbo_terms_of(model, x, q, n_samples, y)["elbo"]
+
+
+def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, y_train=None,
+          beta: float = 1.0, x_test=None, y_test=None, progress: bool = False) -> dict:
+    """Fit a VAE by Adam on ``model.loss`` over shuffled mini-batches.
+
+    Calls ``torch.manual_seed(seed)`` first (so the reparameterisation noise repeats) and shuffles
+    with a ``torch.Generator`` seeded by ``seed``: the same model initialisation and seed give the same
+    history. The data may be on the CPU: it is moved to the model's device.
+
+    Parameters
+    ----------
+    model : VAE or LinearVAE
+    x_train : tensor, shape (N, D)
+    epochs, batch_size : int
+        >= 1 each. The last batch of an epoch may be smaller.
+    lr : float
+        Adam's learning rate, > 0.
+    seed : int
+    y_train, y_test : LongTensor, optional
+        Labels, given exactly when the model is conditional.
+    beta : float
+        Weight of the KL term in the loss (beta-VAE); the recorded ELBOs always use beta = 1.
+    x_test : tensor, shape (M, D), optional
+        Evaluated (one sample per point, no gradient) after each epoch.
+    progress : bool
+        Show a tqdm progress bar over the epochs.
+
+    Returns
+    -------
+    dict
+        ``train_elbo``: per epoch, the mean ELBO per data point over the epoch's batches (taken
+        during training, as the parameters change); ``test_elbo``: per epoch, the mean test ELBO
+        (empty without ``x_test``); ``seconds``: wall time per epoch.
+    """
+    _check_model(model)
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    lr = float(lr)
+    if not lr > 0 or lr == float("inf"):
+        raise ValueError(f"lr must be a finite learning rate > 0, got {lr!r}")
+    beta = _as_beta(beta)
+    x_train = model._as_x(x_train, "x_train")   # on the model's device, like everything below
+    y_train = model._as_y(y_train, x_train.shape[0], "y_train")
+    if x_test is not None:
+        x_test = model._as_x(x_test, "x_test")
+        y_test = model._as_y(y_test, x_test.shape[0], "y_test")
+    elif y_test is not None:
+        raise ValueError("y_test was given without x_test; pass both or neither")
+
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    device, n = model._reference.device, x_train.shape[0]
+    history = {"train_elbo": [], "test_elbo": [], "seconds": []}
+    bar = _progress_bar(epochs) if progress else None
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=shuffle)
+        elbo_sum = torch.zeros((), device=device)
+        for batch in order.to(device).split(batch_size):
+            xb = x_train[batch]
+            yb = None if y_train is None else y_train[batch]
+            terms = model.elbo_terms(xb, yb)
+            optimiser.zero_grad()
+            _beta_loss(terms, beta).backward()
+            optimiser.step()
+            elbo_sum += terms["elbo"].detach().sum()
+        history["train_elbo"].append(elbo_sum.item() / n)
+        if x_test is not None:
+            with torch.no_grad():
+                history["test_elbo"].append(model.elbo(x_test, y_test).mean().item())
+        history["seconds"].append(time.perf_counter() - start)
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(train_elbo=f"{history['train_elbo'][-1]:.2f}")
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm.auto import tqdm   # imported only when asked for
+    except ImportError as error:
+        raise ImportError("progress=True needs the tqdm package: pip install tqdm, or pass progress=False") from error
+    return tqdm(total=total, desc="epochs")
+
+
+@torch.no_grad()
+def log_likelihood(model, x, k: int = 5000, y=None, chunk: int = 500) -> torch.Tensor:
+    """Importance-sampling estimate of log p(x) per data point, with the encoder as proposal.
+
+        log p(x) ~ log (1/K) sum_k p(x, z_k) / q(z_k | x),   z_k ~ q(z | x)
+
+    computed as a logsumexp of the log-weights, ``chunk`` samples at a time (and in batches of
+    data points), so K = 5000 fits in modest memory. The estimate is a stochastic lower bound whose
+    expectation rises to log p(x) as K grows; K = 1 gives a one-sample ELBO estimate.
+
+    Parameters
+    ----------
+    model : VAE or LinearVAE
+    x : tensor, shape (N, D)
+    k : int
+        Importance samples per data point, >= 1.
+    y : LongTensor, shape (N,), optional
+        Labels, exactly when the model is conditional.
+    chunk : int
+        Samples drawn per network pass, >= 1. It changes memory and speed, not the estimator.
+
+    Returns
+    -------
+    tensor, shape (N,)
+        In nats.
+    """
+    _check_model(model)
+    x = model._as_x(x)
+    y = model._as_y(y, x.shape[0])
+    k, chunk = positive_int(k, "k"), positive_int(chunk, "chunk")
+    chunk = min(chunk, k)
+    rows = max(1, _ROWS_PER_PASS // chunk)
+    estimates = []
+    for start in range(0, x.shape[0], rows):
+        xb = x[start:start + rows]
+        yb = None if y is None else y[start:start + rows]
+        q = model.encoder(xb, yb)
+        partial = []
+        for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
+            z = q.sample((size,))
+            partial.append(torch.logsumexp(model.log_joint(xb, z, yb) - q.log_prob(z), dim=0))
+        estimates.append(torch.logsumexp(torch.stack(partial), dim=0) - math.log(k))
+    return torch.cat(estimates)
+
+
+def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: int = 16, y=None):
+    """Optimise one q_n = N(m_n, diag(s_n^2)) per data point, from the encoder's output: the amortisation gap.
+
+    Maximises each ELBO(q_n) (:func:`elbo_of`, reparameterised with ``n_samples`` samples, closed-form
+    KL) over (m_n, log s_n) with Adam; the model's parameters are left untouched (no gradients
+    are accumulated into them). The encoder's ELBO is a lower bound on the best ELBO of its family;
+    the difference is the amortisation gap.
+
+    Parameters
+    ----------
+    model : VAE or LinearVAE
+    x : tensor, shape (N, D)
+    steps : int
+        Adam steps, >= 1.
+    lr : float
+        Adam's learning rate, > 0.
+    n_samples : int
+        Monte Carlo samples per ELBO estimate, >= 1.
+    y : LongTensor, shape (N,), optional
+
+    Returns
+    -------
+    q : Independent(Normal), batch shape (N,), event shape (L,)
+        The refined posteriors (detached).
+    history : list of float
+        The mean ELBO over the data points at each step (before that step's update).
+    """
+    _check_model(model)
+    x = model._as_x(x)
+    steps, n_samples = positive_int(steps, "steps"), positive_int(n_samples, "n_samples")
+    lr = float(lr)
+    if not lr > 0 or lr == float("inf"):
+        raise ValueError(f"lr must be a finite learning rate > 0, got {lr!r}")
+    with torch.no_grad():
+        start = model.encoder(x, y).base_dist
+    mean = start.loc.clone().requires_grad_()
+    log_std = start.scale.log().requires_grad_()
+    optimiser = torch.optim.Adam([mean, log_std], lr=lr)
+    history = []
+    for _ in range(steps):
+        elbo = elbo_of(model, x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)
+        mean.grad, log_std.grad = torch.autograd.grad(-elbo.sum(), [mean, log_std])
+        optimiser.step()
+        history.append(elbo.mean().item())
+    return Independent(Normal(mean.detach(), log_std.detach().exp()), 1), history

@@ -1,0 +1,112 @@
+"""Build the student edition: the same book with every solution removed, checkers and hints kept.
+
+    python tools/student_edition.py _student                 # notebooks in _student/book, HTML in _student/_build/html
+    python tools/student_edition.py _student --no-execute    # faster: HTML without cell outputs
+    python tools/student_edition.py _student --no-build      # notebooks only
+
+Removed from every notebook: the cells tagged ``solution`` (they print the reference solution) and the
+gated ``{solution-start}`` / ``{solution-end}`` markers around them. So the solutions are absent from the
+notebooks and from the HTML, not hidden or collapsed. (sphinx-exercise's own ``hide_solutions`` option is
+not used: it fails on gated solutions.) The exercise statements, the ``exercise("C.N").check(...)`` cells and
+hints remain.
+"""
+
+import argparse
+import html
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def is_solution(cell) -> bool:
+    source = "".join(cell["source"]).lstrip()
+    if cell["cell_type"] == "markdown":
+        return source.startswith(("```{solution-start}", "```{solution-end}", "```{solution}"))
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
+def strip_solutions(notebook: Path) -> int:
+    """Remove solution cells from a notebook file in place; returns how many were removed."""
+    data = json.loads(notebook.read_text())
+    kept = [cell for cell in data["cells"] if not is_solution(cell)]
+    removed = len(data["cells"]) - len(kept)
+    data["cells"] = kept
+    notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return removed
+
+
+def make_edition(out: Path, execute: bool) -> None:
+    if out.resolve() == ROOT:
+        raise SystemExit("choose an output folder other than the repository itself")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(ROOT / "book", out / "book", ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+    shutil.copy(ROOT / "_toc.yml", out / "_toc.yml")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["title"] += " (student edition)"
+    if not execute:
+        config["execute"]["execute_notebooks"] = "off"
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    removed = sum(strip_solutions(nb) for nb in sorted((out / "book").glob("*.ipynb")))
+    print(f"student edition in {out}: {removed} solution cells removed")
+
+
+def solution_fingerprints() -> list:
+    """Text that only a solution shows.
+
+    The reference solutions reach a page only as the printed output of a solution cell, so their code
+    lines and discussions are fingerprints, except the few lines that the book's own (unexecuted)
+    notebooks also contain, such as ``x, _ = model.sample(1)``. Plus sphinx-exercise's "Solution to"
+    heading and the solution cells' ``exercise("C.N").solution()`` calls.
+    """
+    from vitools.exercises import all_exercises
+
+    book_source = "".join("".join(cell["source"]) for nb in (ROOT / "book").glob("*.ipynb")
+                          for cell in json.loads(nb.read_text())["cells"])
+    texts = ["Solution to"]
+    for ex in all_exercises():
+        texts.append(f'exercise("{ex.label}").solution()')
+        body = inspect.getsource(ex.reference).splitlines()[1:]            # the def line may match the stub
+        candidates = [code for line in body if len(code := line.split("#")[0].strip()) >= 12]
+        texts += [text for text in candidates + [ex.discussion[:40]] if text not in book_source]
+    return texts
+
+
+def leaks(out: Path) -> list:
+    """(file, text) for every solution fingerprint found in the edition's notebooks or HTML pages."""
+    found, fingerprints = [], solution_fingerprints()
+    pages = [(nb, nb.read_text()) for nb in (out / "book").glob("*.ipynb")]
+    pages += [(page, html.unescape(re.sub(r"<[^>]+>", "", page.read_text())))
+              for page in (out / "_build" / "html" / "book").glob("*.html")]
+    for path, text in pages:
+        found += [(path.name, fingerprint) for fingerprint in fingerprints if fingerprint in text]
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="output folder (replaced if it exists)")
+    parser.add_argument("--no-execute", action="store_true", help="build the HTML without running the notebooks")
+    parser.add_argument("--no-build", action="store_true", help="write the notebooks only")
+    args = parser.parse_args(argv)
+    make_edition(args.out, execute=not args.no_execute)
+    if not args.no_build:
+        jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+        if jupyter_book is None:
+            raise SystemExit("jupyter-book not found: install the requirements first (pip install -r requirements.txt)")
+        subprocess.run([jupyter_book, "build", str(args.out), "-n", "-W", "--keep-going"], check=True)
+        print(f"open {args.out / '_build' / 'html' / 'index.html'}")
+    if found := leaks(args.out):
+        raise SystemExit(f"solution text left in the student edition: {found[:5]}")
+    print("checked: no solution text in the student edition's notebooks or HTML")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,8 @@
 Both take a function that draws the figure for given slider values into ``fig``.
 """
 
+import re
+
 import matplotlib.pyplot as plt
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
@@ -29,7 +31,8 @@ def slider_animation(draw, values, figsize=(6.4, 3.6), interval_ms=700) -> HTML:
     anim = FuncAnimation(fig, frame, frames=len(values), interval=interval_ms)
     html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return HTML(html)
+    # matplotlib links Font Awesome from a CDN for the player's buttons; the book's theme bundles it
+    return HTML(re.sub(r'<link rel="stylesheet"[^>]*font-awesome[^>]*>', "", html))
 
 
 def live_sliders(draw, figsize=(6.4, 3.6), **options):

@@ -22,7 +22,6 @@ from vitools._validate import as_probability_table, positive_int
 _N_GRID = 2001           # grid points for expectations in kl_gaussian_target
 _GRID_HALF_WIDTH = 12.0  # E_p: the grid spans the target's mean +- this many standard deviations
 _Q_GRID_HALF_WIDTH = 8.0  # E_q: the grid spans q's mean +- this many of q's standard deviations
-_MAX_SADDLE_ESCAPES = 5  # restarts of the optimiser after it stopped on a saddle point
 
 
 def _distributions(p, name: str) -> np.ndarray:
@@ -175,44 +174,27 @@ class GaussianFit:
 
 
 def _fit(objective, mean, std, steps: int) -> GaussianFit:
-    """Minimise ``objective(mean, std)`` over theta = (mean, log std) with L-BFGS.
+    """Minimise ``objective(mean, std)`` over (mean, log std) with L-BFGS.
 
     The objectives here are deterministic (quadrature or closed form), which suits a
-    quasi-Newton method; optimising log std keeps std positive without constraints. KL to a
-    multimodal target has saddle points between its basins, where the gradient vanishes too:
-    after each run the Hessian is checked, and from a saddle the search restarts a small step
-    down its most negative curvature direction.
+    quasi-Newton method; optimising log std keeps std positive without constraints.
     """
     steps = positive_int(steps, "steps")
-    mean = torch.tensor(mean, dtype=torch.float64)
-    log_std = torch.log(_positive_std(torch.tensor(std, dtype=torch.float64), "init std"))
-    theta = torch.cat([mean.reshape(-1), log_std.reshape(-1)]).requires_grad_(True)
-    n = mean.numel()
-
-    def loss_of(t):
-        return objective(t[:n].reshape(mean.shape), torch.exp(t[n:]).reshape(mean.shape))
-
+    mean = torch.tensor(mean, dtype=torch.float64).requires_grad_(True)
+    log_std = torch.log(_positive_std(torch.tensor(std, dtype=torch.float64), "init std")).requires_grad_(True)
+    optimiser = torch.optim.LBFGS([mean, log_std], lr=1.0, max_iter=steps, tolerance_grad=1e-9,
+                                  tolerance_change=1e-12, line_search_fn="strong_wolfe")
     history = []
-    for _ in range(_MAX_SADDLE_ESCAPES + 1):
-        optimiser = torch.optim.LBFGS([theta], lr=1.0, max_iter=steps, tolerance_grad=1e-9,
-                                      tolerance_change=1e-12, line_search_fn="strong_wolfe")
 
-        def closure():
-            optimiser.zero_grad()
-            loss = loss_of(theta)
-            loss.backward()
-            history.append(loss.item())
-            return loss
+    def closure():
+        optimiser.zero_grad()
+        loss = objective(mean, torch.exp(log_std))
+        loss.backward()
+        history.append(loss.item())
+        return loss
 
-        optimiser.step(closure)
-        curvature, directions = torch.linalg.eigh(torch.autograd.functional.hessian(loss_of, theta.detach()))
-        if curvature[0] >= -1e-8:
-            break
-        with torch.no_grad():  # a saddle: step down the negative-curvature direction, whichever way is lower
-            step = 0.1 * directions[:, 0]
-            theta += step if loss_of(theta + step) < loss_of(theta - step) else -step
-    value = theta.detach()
-    return GaussianFit(value[:n].reshape(mean.shape), torch.exp(value[n:]).reshape(mean.shape), history)
+    optimiser.step(closure)
+    return GaussianFit(mean.detach(), torch.exp(log_std).detach(), history)
 
 
 def fit_gaussian(target: Distribution, direction: str = "reverse", init=(0.0, 1.0), steps: int = 200) -> GaussianFit:

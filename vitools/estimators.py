@@ -56,6 +56,11 @@ def _per_sample(values: torch.Tensor, n: int) -> torch.Tensor:
     return values.reshape(n, -1).sum(1)
 
 
+def _rows(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """One number per sample, shaped to multiply a per-sample tensor ``like`` (n, *shape) row by row."""
+    return values.reshape((-1,) + (1,) * (like.dim() - 1))
+
+
 def _f_values(f, z, n):
     values = f(z)
     if not torch.is_tensor(values) or values.shape[:1] != (n,) or values.numel() != n:
@@ -98,7 +103,7 @@ def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) ->
             raise ValueError("a leave-one-out baseline needs n_samples >= 2")
         baseline = (values.sum() - values) / (n_samples - 1)
     weight = values - (0.0 if baseline is None else torch.as_tensor(baseline, dtype=values.dtype))
-    return {name: weight.reshape((-1,) + (1,) * (s.dim() - 1)) * s for name, s in scores.items()}
+    return {name: _rows(weight, s) * s for name, s in scores.items()}
 
 
 def optimal_baseline(f, dist: Distribution, n_samples: int) -> dict:
@@ -108,8 +113,7 @@ def optimal_baseline(f, dist: Distribution, n_samples: int) -> dict:
     c* = E[f s^2] / E[s^2] (not E[f]), with s = d/d theta_j log q(z).
     """
     values, scores = scores_and_values(f, dist, n_samples)
-    shaped = {name: values.reshape((-1,) + (1,) * (s.dim() - 1)) for name, s in scores.items()}
-    return {name: (shaped[name] * s**2).mean(0) / (s**2).mean(0) for name, s in scores.items()}
+    return {name: (_rows(values, s) * s**2).mean(0) / (s**2).mean(0) for name, s in scores.items()}
 
 
 def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:

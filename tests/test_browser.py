@@ -2,14 +2,16 @@
 
 Needs a built book (`jupyter-book build .`), Chromium at /usr/bin/chromium (`apt-get install chromium`) and
 the playwright package. Without them these tests skip with the reason; CI sets
-VITOOLS_BROWSER_TEST=required, which turns a skip into a failure. Screenshots of every page are written to
-_build/screenshots/.
+VITOOLS_BROWSER_TEST=required, which turns a skip into a failure. Screenshots of every page, in light and in
+dark mode, are written to _build/screenshots/.
 """
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
+import matplotlib.image
 import pytest
 import yaml
 
@@ -39,13 +41,25 @@ def _missing():
     return None
 
 
+def _skip_or_fail(reason):
+    if os.environ.get("VITOOLS_BROWSER_TEST") == "required":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def built():
+    """The built HTML book (no browser needed)."""
+    if not (HTML / "book" / "intro.html").exists():
+        _skip_or_fail("no built book in _build/html: run `jupyter-book build .` first")
+    return HTML
+
+
 @pytest.fixture(scope="module")
 def browser():
     reason = _missing()
     if reason:
-        if os.environ.get("VITOOLS_BROWSER_TEST") == "required":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _skip_or_fail(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -54,9 +68,9 @@ def browser():
         chromium.close()
 
 
-def _open(browser, name):
+def _open(browser, name, color_scheme="light"):
     """A page of the book, with every failed request and console error recorded."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
     problems = []
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
     page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
@@ -109,3 +123,77 @@ def test_a_solution_dropdown_opens(browser):
     page.wait_for_timeout(300)
     assert body.is_visible() and "def posterior_given_green" in body.inner_text()
     page.close()
+
+
+# WCAG contrast ratio between an element's text colour and the first opaque background behind it
+CONTRAST = """(el) => {
+    const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = c => { const v = rgb(c).slice(0, 3).map(x => x / 255)
+        .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+    let node = el, background = null;
+    while (node && node.nodeType === 1) {
+        const c = getComputedStyle(node).backgroundColor, a = rgb(c)[3];
+        if (a === undefined || a > 0.5) { background = c; break; }
+        node = node.parentElement;
+    }
+    background = background || 'rgb(255, 255, 255)';
+    const [hi, lo] = [lum(getComputedStyle(el).color), lum(background)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("name", _pages())
+def test_page_is_readable_in_dark_mode(browser, name):
+    """Prose, math and admonition titles keep a readable contrast; figures sit on a light card."""
+    page, problems = _open(browser, name, color_scheme="dark")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-dark.png"), full_page=True)
+    theme = page.evaluate("document.documentElement.dataset.theme")
+    checks = {"prose": "main p", "math": "main mjx-container", "admonition title": "main .admonition-title"}
+    worst = {what: min((e.evaluate(CONTRAST) for e in page.query_selector_all(selector)), default=None)
+             for what, selector in checks.items()}
+    cards = page.evaluate("""() => [...document.querySelectorAll('.cell_output img')].map(img => {
+        const [r, g, b] = getComputedStyle(img).backgroundColor.match(/[\\d.]+/g).map(Number);
+        return (r + g + b) / 3; })""")
+    page.close()
+    assert not problems, problems
+    assert theme == "dark", f"{name}: the page did not follow the reader's dark colour scheme"
+    for what, ratio in worst.items():
+        assert ratio is None or ratio >= 4.5, f"{name}: {what} contrast {ratio:.2f} < 4.5 in dark mode"
+    assert all(brightness > 180 for brightness in cards), f"{name}: a figure lacks its light card in dark mode"
+
+
+def test_figures_have_transparent_backgrounds(built):
+    """Every figure the notebooks draw blends into the page: its corner pixel is fully transparent."""
+    pages = [path.read_text() for path in (built / "book").glob("*.html")]
+    images = sorted({built / "_images" / name for html in pages for name in re.findall(r'src="../_images/([^"]+\.png)"', html)})
+    assert len(images) > 20, f"only {len(images)} figures in the built book"
+    opaque = [image.name for image in images if matplotlib.image.imread(image)[..., -1][0, 0] > 0]
+    assert not opaque, f"figures with an opaque background: {opaque}"
+
+
+def test_equation_references_resolve(built):
+    """Every link to a numbered equation, on any page, lands on an equation that carries a number."""
+    pages = {path: path.read_text() for path in (built / "book").glob("*.html")}
+    links = [(path, target, anchor) for path, html in pages.items()
+             for target, anchor in re.findall(r'href="([^"#]*)#(equation-[^"]+)"', html)]
+    assert len(links) >= 10, f"only {len(links)} equation cross-references in the book"
+    for path, target, anchor in links:
+        html = pages[(path.parent / target).resolve()] if target else pages[path]
+        assert re.search(f'id="{anchor}"[^>]*>\\s*<span class="eqno">\\(\\d+\\.\\d+\\)', html), \
+            f"{path.name}: {target}#{anchor} is not a numbered equation"
+
+
+@pytest.mark.parametrize("name", [n for n in _pages() if n.startswith("0")])
+def test_notebook_download_logo_and_favicon(browser, name):
+    page, _ = _open(browser, name)
+    download = page.evaluate("[...document.querySelectorAll('a[href$=\".ipynb\"]')].map(a => a.href)")
+    logo_width = page.evaluate("Math.min(...[...document.querySelectorAll('img.logo__image')].map(i => i.naturalWidth))")
+    icons = page.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+    page.close()
+    assert any(href.endswith(f"{name}.ipynb") for href in download), f"{name}: no 'download .ipynb' link"
+    for href in download + icons:
+        assert Path(href.removeprefix("file://")).is_file(), f"{name}: {href} does not exist"
+    assert icons, f"{name}: no favicon"
+    assert logo_width > 0, f"{name}: the logo did not load"

@@ -8,8 +8,14 @@ PALETTE = {"exact": "#222222", "prior": "#d95f02", "proposal": "#1b9e77", "poste
 
 
 def use_book_style() -> None:
-    """Apply the book's matplotlib settings: readable sizes, light grid, a colour-blind-safe cycle."""
+    """Apply the book's matplotlib settings: readable sizes, light grid, a colour-blind-safe cycle.
+
+    Figures have no background of their own (``facecolor="none"``): they blend into the light page
+    of the HTML book, and in its dark mode the theme sets them on a light card, as JupyterLab does
+    in a dark theme (matplotlib-inline marks transparent figures as needing a light background).
+    """
     plt.rcParams.update({
+        "figure.facecolor": "none", "axes.facecolor": "none", "savefig.facecolor": "none",
         "figure.figsize": (6.4, 3.6), "figure.dpi": 100, "savefig.dpi": 100,
         "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
         "font.size": 10, "axes.titlesize": 11, "legend.frameon": False,

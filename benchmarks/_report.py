@@ -1,0 +1,56 @@
+"""What every benchmark section shares: medians with their spread, one table per section, the machine."""
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Section:
+    """One table of results: ``rows`` of formatted cells under ``columns``, raw numbers in ``data``."""
+
+    title: str
+    columns: list
+    rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
+                 "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in self.rows]
+        return "\n".join(lines + [""] + [f"- {note}" for note in self.notes])
+
+
+def spread(values) -> dict:
+    """Median, minimum, maximum and count of repeated measurements."""
+    values = list(values)
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def show(stats: dict, fmt: str = "{:.2f}") -> str:
+    """``median [min, max]``, or the single value when there was one measurement."""
+    if stats["n"] == 1:
+        return fmt.format(stats["median"])
+    return f"{fmt.format(stats['median'])} [{fmt.format(stats['min'])}, {fmt.format(stats['max'])}]"
+
+
+def seconds(run) -> float:
+    """Wall-clock seconds of ``run()``."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def machine() -> dict:
+    """The date and what the numbers were measured on."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu, "cores": len(os.sched_getaffinity(0)),
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}

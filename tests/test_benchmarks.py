@@ -1,0 +1,41 @@
+"""The benchmark command runs and writes what it promises (a quick smoke run: no timing is judged here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.__main__ import update_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_writes_tables_and_json(tmp_path):
+    readme = tmp_path / "README.md"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "em,estimators,iwae",
+                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "latest.json").read_text())
+    assert report["quick"] and report["machine"]["cores"] >= 1
+    em = report["sections"]["em"]["data"]
+    for data in em.values():        # same initialisation, same algorithm: the same optimum to rounding
+        assert abs(data["loglik_ours"] - data["loglik_sklearn"]) < 1e-8
+        assert data["ratio"]["median"] > 0
+    variances = report["sections"]["estimators"]["data"]
+    for case, row in variances.items():   # each measured variance within 5 standard errors of its analytic value
+        assert abs(row["measured"] - row["analytic"]) < 5 * row["standard_error"] + 1e-12, case
+    for case, row in report["sections"]["iwae"]["data"].items():   # a lower bound, up to Monte Carlo error
+        assert row["mean"] < row["exact"] + 3 * row["standard_error"], case
+    markdown = (tmp_path / "latest.md").read_text()
+    assert markdown.count("### ") == 3 and "QUICK" in markdown
+
+    readme.write_text("intro\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\nrest\n")
+    update_readme(markdown, readme)
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n") and "#### EM" in text
+
+
+def test_unknown_section_is_refused():
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nonsense"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--only takes names from" in result.stderr

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from sklearn import datasets
 
+from vitools._validate import one_of
+
 COLOURS = ("brown", "blue", "green")
 NATIONALITIES = ("Dutch", "Greek", "Chinese", "Indian", "Italian", "German", "US", "Spanish")
 
@@ -55,8 +57,7 @@ def load_digits(split: str = "train", binarize: bool = True):
         Digit labels 0..9.
     """
     splits = {"train": slice(0, N_TRAIN), "test": slice(N_TRAIN, N_DIGITS), "all": slice(0, N_DIGITS)}
-    if split not in splits:
-        raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}")
+    one_of(split, "split", tuple(splits))
     if not isinstance(binarize, bool):
         raise TypeError(f"binarize must be True or False, got {binarize!r}")
     bunch = datasets.load_digits()

@@ -5,6 +5,8 @@ import random
 import numpy as np
 import torch
 
+from vitools._validate import integer
+
 
 def get_device() -> torch.device:
     """Return ``cuda`` when a CUDA device is usable, else ``cpu``.
@@ -23,8 +25,7 @@ def seed_everything(seed: int) -> None:
     seed : int
         A non-negative integer; the same seed gives the same numbers on the same machine.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = integer(seed, "seed", minimum=0)
     random.seed(int(seed))
     np.random.seed(int(seed))
     torch.manual_seed(int(seed))

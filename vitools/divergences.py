@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
 
-from vitools._validate import as_probability_table, positive_int
+from vitools._validate import as_probability_table, finite_number, float_array, float_tensor, one_of, positive_int
 
 _N_GRID = 2001           # grid points for expectations in kl_gaussian_target
 _GRID_HALF_WIDTH = 12.0  # E_p: the grid spans the target's mean +- this many standard deviations
@@ -26,7 +26,7 @@ _Q_GRID_HALF_WIDTH = 8.0  # E_q: the grid spans q's mean +- this many of q's sta
 
 def _distributions(p, name: str) -> np.ndarray:
     """Check that every slice along the last axis of ``p`` is a probability distribution."""
-    p = np.asarray(p, dtype=float)
+    p = float_array(p, name)
     if p.ndim == 0:
         raise ValueError(f"{name} must have at least one axis (the outcomes), got a scalar")
     for index in np.ndindex(p.shape[:-1]):
@@ -54,7 +54,9 @@ def entropy(p) -> np.ndarray:
 def kl_discrete(p, q) -> np.ndarray:
     """KL(p || q) = sum_x p(x) log(p(x) / q(x)) in nats, along the last axis.
 
-    Terms with p(x) = 0 contribute 0; where q(x) = 0 < p(x) the divergence is infinite.
+    Terms with p(x) = 0 contribute 0; where q(x) = 0 < p(x) the divergence is infinite. When p and
+    q (nearly) coincide, rounding in the sum of terms of both signs can land a few ulps below 0;
+    KL >= 0 (Gibbs' inequality), so the sum is clamped at 0.
 
     Parameters
     ----------
@@ -71,14 +73,13 @@ def kl_discrete(p, q) -> np.ndarray:
     support = p > 0
     with np.errstate(divide="ignore"):
         log_ratio = np.log(np.where(support, p, 1.0)) - np.log(np.where(support, q, 1.0))
-    return np.where(support, p * log_ratio, 0.0).sum(axis=-1)
+    return np.maximum(np.where(support, p * log_ratio, 0.0).sum(axis=-1), 0.0)
 
 
 def _positive_std(std, name: str) -> torch.Tensor:
-    std = torch.as_tensor(std, dtype=torch.get_default_dtype()) if not torch.is_tensor(std) else std
-    if not torch.is_floating_point(std):
-        std = std.to(torch.get_default_dtype())
-    if not torch.all(torch.isfinite(std) & (std > 0)):
+    tensor = float_tensor(std, name)
+    std = tensor if torch.is_tensor(std) else tensor.to(torch.get_default_dtype())   # lists, arrays: default dtype
+    if not torch.all(std > 0):
         raise ValueError(f"{name} holds standard deviations and must be finite and > 0 everywhere")
     return std
 
@@ -97,21 +98,23 @@ def kl_gaussian(mu_q, std_q, mu_p, std_p) -> torch.Tensor:
 
         sum_d [ log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2 ]
 
-    The sum runs over the last dimension; all arguments broadcast; differentiable.
+    The sum runs over the last dimension; all arguments broadcast; differentiable. Each term is
+    evaluated as (expm1(2l) - 2l) / 2 + (m_q - m_p)^2 / (2 s_p^2) with l = log(s_q / s_p), the same
+    value without the cancellation of O(1) numbers, so nearly equal Gaussians get a small KL >= 0
+    (a term that rounding leaves a few ulps below 0 is clamped at 0).
     """
     std_q, std_p = _positive_std(std_q, "std_q"), _positive_std(std_p, "std_p")
-    mu_q, mu_p = torch.as_tensor(mu_q, dtype=std_q.dtype), torch.as_tensor(mu_p, dtype=std_p.dtype)
-    if not (torch.all(torch.isfinite(mu_q)) and torch.all(torch.isfinite(mu_p))):
-        raise ValueError("mu_q and mu_p must be finite")
-    terms = torch.log(std_p / std_q) + (std_q**2 + (mu_q - mu_p) ** 2) / (2 * std_p**2) - 0.5
-    return terms.sum(-1)
+    mu_q, mu_p = float_tensor(mu_q, "mu_q").to(std_q.dtype), float_tensor(mu_p, "mu_p").to(std_p.dtype)
+    _broadcastable(mu_q=mu_q, std_q=std_q, mu_p=mu_p, std_p=std_p)
+    log_ratio = torch.log(std_q / std_p)
+    terms = 0.5 * (torch.expm1(2 * log_ratio) - 2 * log_ratio) + (mu_q - mu_p) ** 2 / (2 * std_p**2)
+    return terms.clamp_min(0.0).sum(-1)
 
 
 def two_mode_target(distance: float, weight_left: float = 0.5) -> MixtureSameFamily:
     """The book's two-mode target p(z) = w N(z; -d/2, 1) + (1 - w) N(z; d/2, 1), in float64."""
-    if not distance >= 0:
-        raise ValueError(f"distance between the modes must be >= 0, got {distance!r}")
-    if not 0 < weight_left < 1:
+    distance = finite_number(distance, "distance", 0, role="is the gap between the two modes")
+    if not 0 < finite_number(weight_left, "weight_left") < 1:
         raise ValueError(f"weight_left is the left mode's probability and must lie in (0, 1), got {weight_left!r}")
     weights = torch.tensor([weight_left, 1 - weight_left], dtype=torch.float64)
     means = torch.tensor([-distance / 2, distance / 2], dtype=torch.float64)
@@ -127,8 +130,15 @@ def _check_1d_target(target):
 
 
 def _check_direction(direction):
-    if direction not in ("reverse", "forward"):
-        raise ValueError(f"direction must be 'reverse' (KL(q || p)) or 'forward' (KL(p || q)), got {direction!r}")
+    one_of(direction, "direction", ("reverse", "forward"), expected="'reverse' (KL(q || p)) or 'forward' (KL(p || q))")
+
+
+def _broadcastable(**tensors):
+    try:
+        torch.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except RuntimeError as error:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in tensors.items())
+        raise ValueError(f"{', '.join(tensors)} must broadcast to one shape, got {shapes}") from error
 
 
 def kl_gaussian_target(target: Distribution, mean, std, direction: str = "reverse") -> torch.Tensor:
@@ -137,7 +147,9 @@ def kl_gaussian_target(target: Distribution, mean, std, direction: str = "revers
     - ``"reverse"``: KL(q || p) = -H(q) - E_q[log p], with E_q on a fine grid over q's mean
       +- 8 standard deviations (the grid moves with q, so it stays accurate wherever q goes);
     - ``"forward"``: KL(p || q) = E_p[log p] - E_p[log q], with E_p on a fine grid over the
-      target's mean +- 12 standard deviations.
+      target's mean +- 12 standard deviations; for a mixture (``MixtureSameFamily``),
+      E_p = sum_k pi_k E_{p_k} with a grid over each component's mean +- 12 of its standard
+      deviations, so the modes stay resolved however far apart they are.
 
     Both grids have 2001 points: fine enough to resolve the sharp bend of log p between two
     well-separated modes (Gauss-Hermite rules with few nodes miss it and invent local minima).
@@ -148,20 +160,27 @@ def kl_gaussian_target(target: Distribution, mean, std, direction: str = "revers
     _check_1d_target(target)
     _check_direction(direction)
     std = _positive_std(std, "std").double()   # quadrature in float64, whatever the inputs
-    mean = torch.as_tensor(mean).double()
+    mean = float_tensor(mean, "mean").double()
+    _broadcastable(mean=mean, std=std)
     if direction == "reverse":
         u = torch.linspace(-_Q_GRID_HALF_WIDTH, _Q_GRID_HALF_WIDTH, _N_GRID, dtype=torch.float64)
         phi_du = torch.exp(-0.5 * u**2) / math.sqrt(2 * math.pi) * (u[1] - u[0])    # N(u; 0, 1) du
         z = mean[..., None] + std[..., None] * u                                     # a grid that moves with q
         expected_log_p = (phi_du * target.log_prob(z)).sum(-1)
         return -gaussian_entropy(std[..., None]) - expected_log_p   # 1-D q: no sum over the grid
-    centre, spread = float(target.mean), float(target.stddev)
-    grid = torch.linspace(centre - _GRID_HALF_WIDTH * spread, centre + _GRID_HALF_WIDTH * spread, _N_GRID,
-                          dtype=torch.float64)
-    log_p = target.log_prob(grid)
-    p_dz = torch.exp(log_p) * (grid[1] - grid[0])                           # p(z_i) dz on the grid
-    log_q = Normal(mean[..., None], std[..., None]).log_prob(grid)
-    return (p_dz * (log_p - log_q)).sum(-1)
+    if isinstance(target, MixtureSameFamily):   # one grid per component k: E_p = sum_k pi_k E_{p_k}
+        parts = target.component_distribution
+        weights = target.mixture_distribution.probs.double()
+        piece_log_prob = lambda grid: parts.log_prob(grid.mT).mT      # noqa: E731  log p_k on grid k
+    else:
+        parts, weights, piece_log_prob = target, torch.ones(1, dtype=torch.float64), target.log_prob
+    centres = parts.mean.double().reshape(-1, 1)
+    spreads = parts.stddev.double().reshape(-1, 1)
+    u = torch.linspace(-_GRID_HALF_WIDTH, _GRID_HALF_WIDTH, _N_GRID, dtype=torch.float64)
+    grid = centres + spreads * u                                              # (K, n): grid k around p_k
+    p_dz = weights[:, None] * torch.exp(piece_log_prob(grid)) * spreads * (u[1] - u[0])   # pi_k p_k(z) dz
+    log_q = Normal(mean[..., None, None], std[..., None, None]).log_prob(grid)
+    return (p_dz * (target.log_prob(grid) - log_q)).sum((-2, -1))
 
 
 @dataclass
@@ -217,8 +236,12 @@ def fit_gaussian(target: Distribution, direction: str = "reverse", init=(0.0, 1.
     """
     _check_1d_target(target)
     _check_direction(direction)
-    m0, s0 = init
-    return _fit(lambda m, s: kl_gaussian_target(target, m, s, direction), float(m0), float(s0), steps)
+    try:
+        m0, s0 = init
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"init must be a pair (mean, std) of numbers, got {init!r}") from error
+    m0, s0 = finite_number(m0, "init mean"), finite_number(s0, "init std", 0, strict=True)
+    return _fit(lambda m, s: kl_gaussian_target(target, m, s, direction), m0, s0, steps)
 
 
 def fit_factorised_gaussian(target: MultivariateNormal, direction: str = "reverse", steps: int = 200) -> GaussianFit:

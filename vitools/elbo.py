@@ -41,5 +41,12 @@ def elbo_closed_form_kl(model, x, q: Distribution, n_samples: int) -> torch.Tens
     """
     x = _check_model_and_x(model, x)
     _check_q(model, q, x)
+    if not callable(getattr(model, "decoder", None)):
+        raise TypeError("model must have a `decoder(z)` method returning p(x | z); use elbo_monte_carlo otherwise")
+    try:
+        kl = kl_divergence(q, model.prior)
+    except NotImplementedError as error:
+        raise TypeError(f"q is a {type(q).__name__} and model.prior a {type(model.prior).__name__}: torch has no "
+                        f"closed-form KL between them; use elbo_monte_carlo, or a q of the prior's type") from error
     z = q.rsample((positive_int(n_samples, "n_samples"),))
-    return model.decoder(z).log_prob(x).mean(0) - kl_divergence(q, model.prior)
+    return model.decoder(z).log_prob(x).mean(0) - kl

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import MultivariateNormal
 
-from vitools._validate import float_tensor, positive_int
+from vitools._validate import finite_number, float_tensor, integer, one_of, positive_int, tolerance
 from vitools.lvm import LinearGaussianLVM
 
 
@@ -100,11 +100,14 @@ class GaussianMixtureEM:
         Sigma_k = sum_n r_nk (x_n - mu_k)(x_n - mu_k)^T / N_k + reg_covar I. EM stops when
         L(theta_t) - L(theta_{t-1}) < ``tol`` or after ``max_iter`` iterations.
         """
+        max_iter, tol = positive_int(max_iter, "max_iter"), tolerance(tol, "tol")
         X, *theta, chol = (t.detach() for t in _as_inputs(X, weights_init, means_init, covariances_init, "_init"))
         if theta[0].shape[0] != self.n_components:
             raise ValueError(f"weights_init has {theta[0].shape[0]} entries but n_components is {self.n_components}; "
                              f"pass one weight, mean and covariance per component")
-        max_iter = positive_int(max_iter, "max_iter")
+        if X.shape[0] < self.n_components:
+            raise ValueError(f"X has {X.shape[0]} rows but n_components is {self.n_components}; "
+                             f"pass at least n_components rows")
         theta = tuple(t.clone() for t in theta)  # as_tensor may share memory with the caller's arrays
         resp, current = _e_step(X, theta[0], theta[1], chol)
         self.history_, self.log_likelihood_, self.converged_ = [theta], [current], False
@@ -123,17 +126,23 @@ class GaussianMixtureEM:
 
     def predict_proba(self, X) -> torch.Tensor:
         """Responsibilities p(c = k | x_n) under the fitted parameters, shape (N, K)."""
-        return responsibilities(X, *self._parameters())
+        return responsibilities(self._check_columns(X), *self._parameters())
 
     def score(self, X) -> float:
         """Average log-likelihood of the rows of ``X`` under the fitted parameters (as scikit-learn's score)."""
-        return log_likelihood(X, *self._parameters()).item()
+        return log_likelihood(self._check_columns(X), *self._parameters()).item()
 
     def _parameters(self):
         if self.means_ is None:
             raise RuntimeError("this GaussianMixtureEM has no parameters yet; "
                                "call fit(X, weights_init, means_init, covariances_init) first")
         return self.weights_, self.means_, self.covariances_
+
+    def _check_columns(self, X):
+        X, d = float_tensor(X, "X", ndim=2), self._parameters()[1].shape[1]
+        if X.shape[1] != d:
+            raise ValueError(f"X has {X.shape[1]} columns but the model was fitted to D = {d}; pass rows of that length")
+        return X
 
 
 def fit_by_gradient_ascent(X, weights_init, means_init, covariances_init, steps: int = 300, lr: float = 0.05,
@@ -153,9 +162,7 @@ def fit_by_gradient_ascent(X, weights_init, means_init, covariances_init, steps:
     X, weights, means, covariances, _ = (t.detach() for t in _as_inputs(X, weights_init, means_init,
                                                                          covariances_init, "_init"))
     steps = positive_int(steps, "steps")
-    lr, reg_covar = float(lr), _reg_covar(reg_covar)
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"lr is Adam's step size and must be a finite number > 0, got {lr!r}")
+    lr, reg_covar = finite_number(lr, "lr", 0, strict=True, role="is Adam's step size"), _reg_covar(reg_covar)
     eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
     chol = _cholesky(covariances - reg_covar * eye, "covariances_init[{k}] - reg_covar * I is not positive definite; "
                                                    "lower reg_covar")
@@ -255,11 +262,7 @@ def _as_inputs(X, weights, means, covariances, suffix=""):
 
 
 def _reg_covar(value) -> float:
-    value = float(value)
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"reg_covar is added to every covariance diagonal and must be a finite number >= 0, "
-                         f"got {value!r}")
-    return value
+    return finite_number(value, "reg_covar", 0, role="is added to every covariance diagonal")
 
 
 # ---------------------------------------------------------------- variational EM (linear-Gaussian model)
@@ -289,8 +292,9 @@ def best_q_in_family(model: LinearGaussianLVM, x, family: str) -> MultivariateNo
     ``"diagonal"`` (mean field): N(m_n, diag(1 / Lambda_ii)) with Lambda = S^{-1}, the reverse-KL
     optimum of chapter 2: the right means, too-small variances.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if not isinstance(model, LinearGaussianLVM):
+        raise TypeError(f"model must be a vitools.lvm.LinearGaussianLVM, got {type(model).__name__}")
+    one_of(family, "family", FAMILIES)
     posterior = model.posterior(x)
     if family == "full":
         return posterior
@@ -327,10 +331,15 @@ def ppca_maximum_likelihood(x, z_dim: int) -> LinearGaussianLVM:
     z_dim = positive_int(z_dim, "z_dim")
     if z_dim >= x.shape[1]:
         raise ValueError(f"z_dim must be smaller than x's dimension {x.shape[1]}, got {z_dim}")
+    if x.shape[0] < 2:
+        raise ValueError("x needs at least two rows (data points)")
     centred = x - x.mean(0)
     eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])   # ascending order
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     sigma2 = eigenvalues[z_dim:].mean()
+    if not sigma2 > 0:
+        raise ValueError(f"x has no variance outside its first z_dim = {z_dim} principal directions, so the "
+                         f"maximum-likelihood noise sigma would be 0; use a smaller z_dim or data with noise")
     W = eigenvectors[:, :z_dim] * (eigenvalues[:z_dim] - sigma2).clamp_min(0).sqrt()
     return LinearGaussianLVM(W, x.mean(0), sigma2.sqrt().item())
 
@@ -363,9 +372,10 @@ def variational_em(x, z_dim: int, family: str = "diagonal", n_iter: int = 50, se
     x = float_tensor(x, "x", ndim=2).to(torch.float64)
     if x.shape[0] < 2:
         raise ValueError("x needs at least two rows (data points)")
-    z_dim, n_iter = positive_int(z_dim, "z_dim"), positive_int(n_iter, "n_iter")
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    z_dim, n_iter, seed = positive_int(z_dim, "z_dim"), positive_int(n_iter, "n_iter"), integer(seed, "seed")
+    one_of(family, "family", FAMILIES)
+    if init is not None and not isinstance(init, LinearGaussianLVM):
+        raise TypeError(f"init must be a LinearGaussianLVM or None, got {type(init).__name__}")
     if init is None:
         gen = torch.Generator().manual_seed(seed)
         W = 0.1 * torch.randn(x.shape[1], z_dim, generator=gen, dtype=torch.float64).to(x.device)

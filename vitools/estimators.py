@@ -19,7 +19,7 @@ to that row is that sample's term.
 import torch
 from torch.distributions import Distribution
 
-from vitools._validate import positive_int
+from vitools._validate import float_array, float_tensor, function, positive_int
 from vitools.marginal import log_mean_exp
 
 
@@ -66,11 +66,15 @@ def _f_values(f, z, n):
     if not torch.is_tensor(values) or values.shape[:1] != (n,) or values.numel() != n:
         raise ValueError(f"f must map samples with a leading sample dimension of size {n} to one value per "
                          f"sample (shape ({n},)); got {tuple(values.shape) if torch.is_tensor(values) else type(values)}")
+    if not torch.all(torch.isfinite(values)):
+        raise ValueError("f returned NaN or infinite values for some samples; the gradient estimates would be "
+                         "NaN. Make f finite wherever q puts mass (e.g. compute it in log space)")
     return values.reshape(n)
 
 
 def scores_and_values(f, dist: Distribution, n_samples: int):
     """Draw z_s ~ q and return (f(z_s), {name: grad log q(z_s)}), one row per sample."""
+    function(f, "f")
     expanded, parameters = _expanded(dist, n_samples)
     z = expanded.sample()
     log_q = _per_sample(expanded.log_prob(z), n_samples)
@@ -102,7 +106,12 @@ def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) ->
         if n_samples < 2:
             raise ValueError("a leave-one-out baseline needs n_samples >= 2")
         baseline = (values.sum() - values) / (n_samples - 1)
-    weight = values - (0.0 if baseline is None else torch.as_tensor(baseline, dtype=values.dtype))
+    elif baseline is not None:
+        baseline = float_tensor(baseline, "baseline").to(values)
+        if baseline.shape not in (torch.Size(), torch.Size([n_samples])):
+            raise ValueError(f"baseline must be a number or a tensor of shape (n_samples,) = ({n_samples},), "
+                             f"got shape {tuple(baseline.shape)}")
+    weight = values - (0.0 if baseline is None else baseline)
     return {name: _rows(weight, s) * s for name, s in scores.items()}
 
 
@@ -123,11 +132,12 @@ def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:
     -------
     dict of name -> tensor of shape (n_samples, *parameter shape)
     """
+    function(f, "f")
     expanded, parameters = _expanded(dist, n_samples)
     if not expanded.has_rsample:
-        raise ValueError(f"{type(dist).__name__} has no reparameterised sampler (rsample): its samples are not a "
-                         f"differentiable function of its parameters. Use score_function_grad, or a continuous "
-                         f"relaxation such as RelaxedBernoulli")
+        raise ValueError(f"dist is a {type(dist).__name__}, which has no reparameterised sampler (rsample): its "
+                         f"samples are not a differentiable function of its parameters. Use score_function_grad, "
+                         f"or a continuous relaxation such as RelaxedBernoulli")
     z = expanded.rsample()
     values = _f_values(f, z, n_samples)
     if not values.requires_grad:
@@ -140,9 +150,6 @@ def iwae_bound(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
     With w_k = p(x, z_k) / q(z_k), z_k ~ q: E[L_1] is the ELBO, E[L_K] rises with K and tends to log p(x).
     """
-    log_w = torch.as_tensor(log_w)
-    if not torch.is_floating_point(log_w) or log_w.dim() == 0 or log_w.shape[dim] < 1:
-        raise ValueError("log_w must be a floating-point tensor with at least one sample along dim")
-    if torch.isnan(log_w).any() or torch.isposinf(log_w).any():
-        raise ValueError("log_w contains NaN or +inf; log-weights must be finite (or -inf for impossible samples)")
-    return log_mean_exp(log_w, dim=dim)
+    if not torch.is_tensor(log_w):
+        log_w = torch.from_numpy(float_array(log_w, "log_w"))
+    return log_mean_exp(log_w, dim=dim)   # checks log_w (floating, no NaN or +inf) and dim

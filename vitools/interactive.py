@@ -15,12 +15,15 @@ import matplotlib.pyplot as plt
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
 
+from vitools._validate import finite_number, function
+
 
 def slider_animation(draw, values, figsize=(6.4, 3.6), interval_ms=700) -> HTML:
     """Precompute one frame per value and return an HTML player with a slider (no kernel needed)."""
-    values = list(values)
-    if not values:
-        raise ValueError("values must hold at least one slider position")
+    function(draw, "draw", "a function draw(fig, value)")
+    values = _slider_values(values, "values")
+    figsize = _figsize(figsize)
+    interval_ms = finite_number(interval_ms, "interval_ms", 0, strict=True, role="is the time per frame")
     fig = plt.figure(figsize=figsize)
 
     def frame(i):
@@ -43,8 +46,11 @@ def live_sliders(draw, figsize=(6.4, 3.6), **options):
     """
     import ipywidgets as widgets
 
-    if not options or not all(list(values) for values in options.values()):
+    function(draw, "draw", "a function draw(fig, **values)")
+    figsize = _figsize(figsize)
+    if not options:
         raise ValueError("give at least one slider, each as name=[values...] with at least one value")
+    options = {name: _slider_values(values, name) for name, values in options.items()}
 
     def show(**values):
         fig = plt.figure(figsize=figsize)
@@ -56,3 +62,24 @@ def live_sliders(draw, figsize=(6.4, 3.6), **options):
                                              description=name, continuous_update=False)
                for name, values in options.items()}
     return widgets.interact(show, **sliders)
+
+
+def _slider_values(values, name: str) -> list:
+    """The positions of one slider as a non-empty list."""
+    if isinstance(values, str):
+        raise TypeError(f"{name} must be a list of slider values, got the string {values!r}")
+    try:
+        values = list(values)
+    except TypeError as error:
+        raise TypeError(f"{name} must be a list of slider values, got {type(values).__name__}") from error
+    if not values:
+        raise ValueError(f"{name} must hold at least one slider position; give at least one slider value")
+    return values
+
+
+def _figsize(figsize) -> tuple:
+    try:
+        width, height = figsize
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"figsize must be a pair (width, height) in inches, got {figsize!r}") from error
+    return (finite_number(width, "figsize[0]", 0, strict=True), finite_number(height, "figsize[1]", 0, strict=True))

@@ -13,7 +13,7 @@ import math
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from vitools._validate import float_tensor, positive_int
+from vitools._validate import finite_number, float_tensor, integer, positive_int, torch_device
 
 
 class LinearGaussianLVM:
@@ -36,16 +36,17 @@ class LinearGaussianLVM:
         b = float_tensor(b, "b", ndim=1).to(dtype=W.dtype, device=W.device)
         if b.shape[0] != W.shape[0]:
             raise ValueError(f"b has length {b.shape[0]} but W has {W.shape[0]} rows; both must equal x's dimension D")
-        sigma = float(sigma)
-        if not sigma > 0 or sigma == float("inf"):
-            raise ValueError(f"sigma is the noise standard deviation and must be a finite number > 0, got {sigma!r}")
+        sigma = finite_number(sigma, "sigma", 0, strict=True, role="is the noise standard deviation")
         self.W, self.b, self.sigma = W, b, sigma
 
     @classmethod
     def random(cls, x_dim: int, z_dim: int, sigma: float, seed: int = 0, dtype=torch.float64, device=None):
         """A model with W ~ N(0, 1) entries and b ~ N(0, 1), drawn from ``seed`` (global RNG untouched)."""
         x_dim, z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
-        gen = torch.Generator().manual_seed(seed)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float64, got {dtype!r}")
+        device = None if device is None else torch_device(device, "device")
+        gen = torch.Generator().manual_seed(integer(seed, "seed"))
         W = torch.randn(x_dim, z_dim, generator=gen, dtype=dtype)
         b = torch.randn(x_dim, generator=gen, dtype=dtype)
         return cls(W.to(device), b.to(device), sigma)
@@ -82,9 +83,14 @@ class LinearGaussianLVM:
         return self.prior.log_prob(z) + self.decoder(z).log_prob(x)
 
     def marginal(self) -> MultivariateNormal:
-        """p(x) = N(b, W W^T + sigma^2 I_D)."""
+        """p(x) = N(b, W W^T + sigma^2 I_D).
+
+        Its Cholesky factor comes from a QR factorisation of [W^T; sigma I_D] (C = B^T B), not from
+        C itself: forming W W^T + sigma^2 I rounds the small eigenvalues sigma^2 away when sigma is tiny.
+        """
         eye = torch.eye(self.x_dim, dtype=self.W.dtype, device=self.W.device)
-        return MultivariateNormal(self.b, covariance_matrix=self.W @ self.W.T + self.sigma**2 * eye)
+        r = torch.linalg.qr(torch.cat([self.W.T, self.sigma * eye]), mode="r")[1]      # C = R^T R
+        return MultivariateNormal(self.b, scale_tril=(r * torch.sign(torch.diagonal(r))[:, None]).mT)
 
     def log_marginal(self, x) -> torch.Tensor:
         """Exact log p(x) for each row of ``x`` (shape (N, D) -> (N,))."""
@@ -96,11 +102,17 @@ class LinearGaussianLVM:
         Batch shape (N,) for ``x`` of shape (N, D).
         """
         x = self._as_x(x)
+        # Never form I + W^T W / sigma^2: for tiny sigma that rounds the I away. Instead a QR factorisation
+        # B = Q R of B = [W / sigma; I_L] (so B^T B is the precision), with columns in reverse order J:
+        # then S = J R^{-1} R^{-T} J and J R^{-1} J is lower triangular (S's Cholesky factor), and
+        # m = J R^{-1} Q^T [(x - b) / sigma; 0] is the least-squares solution, computed stably.
         eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
-        precision = eye + self.W.T @ self.W / self.sigma**2
-        S = torch.linalg.inv(precision)
-        m = (x - self.b) @ self.W @ S / self.sigma**2  # S is symmetric, so (S W^T r)^T = r^T W S
-        return MultivariateNormal(m, precision_matrix=precision.expand(x.shape[0], -1, -1))
+        q, r = torch.linalg.qr(torch.cat([self.W / self.sigma, eye]).flip(-1))
+        sign = torch.sign(torch.diagonal(r))                      # make R's diagonal positive
+        q, r = q * sign, r * sign[:, None]
+        r_inv = torch.linalg.solve_triangular(r, eye, upper=True)
+        m = (((x - self.b) @ q[: self.x_dim] / self.sigma) @ r_inv.mT).flip(-1)
+        return MultivariateNormal(m, scale_tril=r_inv.flip(-2, -1).expand(*x.shape[:-1], -1, -1))
 
     def elbo_terms(self, x, q: MultivariateNormal) -> dict:
         """Every term of the ELBO in closed form, for Gaussian q(z) = N(m, S), one per row of ``x``.
@@ -127,11 +139,14 @@ class LinearGaussianLVM:
         x = self._as_x(x)
         if not isinstance(q, MultivariateNormal) or q.event_shape != torch.Size([self.z_dim]):
             raise TypeError(f"q must be a torch.distributions.MultivariateNormal over z with event shape ({self.z_dim},)")
-        m, S = q.mean.to(self.W), q.covariance_matrix.to(self.W)
+        if q.batch_shape not in (torch.Size(), x.shape[:-1]):
+            raise ValueError(f"q must have batch shape () or {tuple(x.shape[:-1])}, one q per row of x; "
+                             f"got {tuple(q.batch_shape)}")
+        m, S, T = q.mean.to(self.W), q.covariance_matrix.to(self.W), q.scale_tril.to(self.W)   # S = T T^T
         residual = x - m @ self.W.T - self.b
         trace_S = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)
-        trace_WSW = torch.einsum("dl,...lk,dk->...", self.W, S, self.W)
-        log_det_S = torch.logdet(S)
+        trace_WSW = (self.W @ T).pow(2).sum((-2, -1))       # tr(W S W^T) = |W T|_F^2: stays accurate for tiny sigma
+        log_det_S = 2 * torch.log(torch.diagonal(T, dim1=-2, dim2=-1)).sum(-1)
         D, L = self.x_dim, self.z_dim
         terms = {
             "expected_log_likelihood": -0.5 * D * math.log(2 * math.pi * self.sigma**2)
@@ -142,7 +157,7 @@ class LinearGaussianLVM:
         }
         terms["expected_log_joint"] = terms["expected_log_likelihood"] + terms["expected_log_prior"]
         terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
-        return {name: value.expand(x.shape[0]) for name, value in terms.items()}
+        return {name: value.expand(x.shape[:-1]) for name, value in terms.items()}
 
     def _as_x(self, x) -> torch.Tensor:
         x = float_tensor(x, "x").to(dtype=self.W.dtype, device=self.W.device)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution
 
-from vitools._validate import as_probability_table, float_tensor, positive_int
+from vitools._validate import as_probability_table, axis_index, float_array, float_tensor, positive_int
 
 
 def normalise(table):
@@ -23,7 +23,7 @@ def normalise(table):
 
     Raises ``ValueError`` for negative, non-finite or all-zero entries.
     """
-    t = np.asarray(table, dtype=float)
+    t = float_array(table, "table")
     if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
         raise ValueError("table must be non-empty with finite, non-negative entries")
     total = t.sum()
@@ -33,10 +33,7 @@ def normalise(table):
 
 
 def _axis(joint: np.ndarray, axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -joint.ndim <= axis < joint.ndim:
-        raise ValueError(f"axis must be an integer in [{-joint.ndim}, {joint.ndim - 1}] for a table of shape "
-                         f"{joint.shape}, got {axis!r}")
-    return int(axis) % joint.ndim
+    return axis_index(axis, "axis", joint.ndim)
 
 
 def sum_out(joint, axis):
@@ -87,7 +84,19 @@ def condition_on(joint, axis):
 
 
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log((1/K) sum_k exp(log_w_k)) along ``dim``, computed stably as logsumexp - log K."""
+    """log((1/K) sum_k exp(log_w_k)) along ``dim``, computed stably as logsumexp - log K.
+
+    ``log_w`` must be a floating-point tensor with K >= 1 entries along ``dim``, free of NaN and +inf
+    (-inf, an impossible sample, is allowed).
+    """
+    if not torch.is_tensor(log_w) or not torch.is_floating_point(log_w):
+        raise TypeError(f"log_w must be a floating-point torch.Tensor, got "
+                        f"{log_w.dtype if torch.is_tensor(log_w) else type(log_w).__name__}")
+    dim = axis_index(dim, "dim", log_w.dim()) if log_w.dim() else dim
+    if log_w.dim() == 0 or log_w.shape[dim] < 1:
+        raise ValueError("log_w must be a floating-point tensor with at least one sample along dim")
+    if torch.isnan(log_w).any() or torch.isposinf(log_w).any():
+        raise ValueError("log_w contains NaN or +inf; log-weights must be finite (or -inf for impossible samples)")
     k = log_w.shape[dim]
     return torch.logsumexp(log_w, dim=dim) - math.log(k)
 

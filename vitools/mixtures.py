@@ -10,7 +10,7 @@ the probability of the observed pixels O alone is exact and cheap:
 
 import torch
 
-from vitools._validate import float_tensor, positive_int
+from vitools._validate import finite_number, float_tensor, integer, positive_int, tolerance
 
 _MAX_HIDDEN = 20  # log_prob_enumerate refuses more hidden pixels than this
 
@@ -47,10 +47,7 @@ class BernoulliMixture:
 
     def __init__(self, n_components: int, alpha: float = 1.0):
         self.n_components = positive_int(n_components, "n_components")
-        alpha = float(alpha)
-        if not 0 <= alpha < float("inf"):
-            raise ValueError(f"alpha is a pseudo-count and must be a finite number >= 0, got {alpha!r}")
-        self.alpha = alpha
+        self.alpha = finite_number(alpha, "alpha", 0, role="is a pseudo-count")
         self.weights_ = self.means_ = None
 
     def fit(self, x, max_iter: int = 100, tol: float = 1e-6, seed: int = 0) -> "BernoulliMixture":
@@ -62,11 +59,13 @@ class BernoulliMixture:
         responsibilities r_nk = p(c = k | x_n), then an E-step in log space. EM stops when the
         average log-likelihood improves by less than ``tol`` or after ``max_iter`` iterations.
         """
+        max_iter, tol, seed = positive_int(max_iter, "max_iter"), tolerance(tol, "tol"), integer(seed, "seed")
         x = _as_binary(x).to(torch.float64)
         if x.shape[0] < self.n_components:
             raise ValueError(f"x has {x.shape[0]} rows but the model has {self.n_components} components; "
                              f"pass at least n_components rows")
-        max_iter = positive_int(max_iter, "max_iter")
+        if x.shape[1] < 1:
+            raise ValueError("x has no columns; pass rows with at least one pixel")
         gen = torch.Generator(device=x.device).manual_seed(seed)
         start = torch.randperm(x.shape[0], generator=gen, device=x.device)[: self.n_components]
         self.means_ = 0.5 * (x[start] + 0.5)
@@ -137,7 +136,7 @@ class BernoulliMixture:
         ``torch.Generator`` seeded by ``seed``.
         """
         self._check_fitted()
-        n = positive_int(n, "n")
+        n, seed = positive_int(n, "n"), integer(seed, "seed")
         gen = torch.Generator(device=self.means_.device).manual_seed(seed)
         c = torch.multinomial(self.weights_, n, replacement=True, generator=gen)
         return torch.bernoulli(self.means_[c], generator=gen), c
@@ -177,7 +176,11 @@ class BernoulliMixture:
     def _as_mask(self, observed, x, per_row: bool = True):
         if observed is None:
             return torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
-        mask = torch.as_tensor(observed, device=x.device)
+        try:
+            mask = torch.as_tensor(observed, device=x.device)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"observed must be a bool tensor (True = observed pixel), got {type(observed).__name__}") \
+                from error
         if mask.dtype != torch.bool:
             raise ValueError(f"observed must be a bool tensor (True = observed pixel), got dtype {mask.dtype}")
         shapes = [(x.shape[1],), tuple(x.shape)] if per_row else [(x.shape[1],)]

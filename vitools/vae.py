@@ -28,7 +28,7 @@ import torch
 from torch.distributions import Bernoulli, Independent, Normal
 from torch.nn import functional as F
 
-from vitools._validate import float_tensor, positive_int
+from vitools._validate import finite_number, float_tensor, integer, positive_int
 from vitools.lvm import LinearGaussianLVM
 
 MIN_STD = 1e-4
@@ -114,9 +114,15 @@ class _GaussianLatentModel(torch.nn.Module):
         if y is None:
             raise ValueError(f"{name} is missing: this conditional model (n_classes = {self.n_classes}) needs "
                              f"a LongTensor of labels, one per row of x")
-        y = torch.as_tensor(y)
-        if y.dtype != torch.int64 or y.shape != (n,):
+        try:
+            y = torch.as_tensor(y)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be a LongTensor of shape ({n},), got {type(y).__name__}") from error
+        if y.dtype != torch.int64:
             raise TypeError(f"{name} must be a LongTensor of shape ({n},), got dtype {y.dtype}, shape {tuple(y.shape)}")
+        if y.shape != (n,):
+            raise ValueError(f"{name} must be a LongTensor of shape ({n},), one label per row, got shape "
+                             f"{tuple(y.shape)}")
         if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
             raise ValueError(f"{name} must hold labels in 0..{self.n_classes - 1}, got {y.min()}..{y.max()}")
         return y.to(self._reference.device)
@@ -157,10 +163,11 @@ class VAE(_GaussianLatentModel):
         if not isinstance(hidden, (tuple, list)):
             raise TypeError(f"hidden must be a tuple of layer widths such as (256, 256) or (), got {hidden!r}")
         self.hidden = tuple(positive_int(width, "each width in hidden") for width in hidden)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 0 \
-                or n_classes == 1:
-            raise ValueError(f"n_classes must be 0 (a plain VAE) or an integer >= 2 (a conditional VAE), "
-                             f"got {n_classes!r}")
+        expected = "0 (a plain VAE) or an integer >= 2 (a conditional VAE)"
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
+            raise TypeError(f"n_classes must be {expected}, got {n_classes!r} of type {type(n_classes).__name__}")
+        if n_classes < 0 or n_classes == 1:
+            raise ValueError(f"n_classes must be {expected}, got {n_classes!r}")
         self.n_classes = int(n_classes)
         self.encoder_net = _mlp(self.x_dim + self.n_classes, self.hidden, 2 * self.z_dim)
         self.decoder_net = _mlp(self.z_dim + self.n_classes, self.hidden, self.x_dim)
@@ -187,10 +194,7 @@ class VAE(_GaussianLatentModel):
 
 def CVAE(x_dim: int = 64, z_dim: int = 8, n_classes: int = 10, hidden=(256, 256)) -> VAE:
     """A conditional VAE, q(z | x, y) and p(x | z, y): ``VAE(x_dim, z_dim, hidden, n_classes)``, n_classes >= 2."""
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2 for a conditional VAE, got {n_classes!r}; "
-                         f"use VAE(...) for an unconditional one")
-    return VAE(x_dim, z_dim, hidden, n_classes)
+    return VAE(x_dim, z_dim, hidden, integer(n_classes, "n_classes", minimum=2))   # VAE(...) for no classes
 
 
 class LinearVAE(_GaussianLatentModel):
@@ -247,10 +251,11 @@ def _check_model(model):
 
 
 def _as_beta(beta) -> float:
-    beta = float(beta)
-    if not beta >= 0 or beta == float("inf"):
-        raise ValueError(f"beta weighs the KL term and must be a finite number >= 0, got {beta!r}")
-    return beta
+    return finite_number(beta, "beta", 0, role="weighs the KL term")
+
+
+def _as_lr(lr) -> float:
+    return finite_number(lr, "lr", 0, strict=True, role="is Adam's learning rate")
 
 
 def _beta_loss(terms: dict, beta: float) -> torch.Tensor:
@@ -342,10 +347,9 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     """
     _check_model(model)
     epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
-    lr = float(lr)
-    if not lr > 0 or lr == float("inf"):
-        raise ValueError(f"lr must be a finite learning rate > 0, got {lr!r}")
-    beta = _as_beta(beta)
+    lr, beta, seed = _as_lr(lr), _as_beta(beta), integer(seed, "seed")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     x_train = model._as_x(x_train, "x_train")   # on the model's device, like everything below
     y_train = model._as_y(y_train, x_train.shape[0], "y_train")
     if x_test is not None:
@@ -467,10 +471,7 @@ def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: in
     """
     _check_model(model)
     x = model._as_x(x)
-    steps, n_samples = positive_int(steps, "steps"), positive_int(n_samples, "n_samples")
-    lr = float(lr)
-    if not lr > 0 or lr == float("inf"):
-        raise ValueError(f"lr must be a finite learning rate > 0, got {lr!r}")
+    steps, n_samples, lr = positive_int(steps, "steps"), positive_int(n_samples, "n_samples"), _as_lr(lr)
     with torch.no_grad():
         start = model.encoder(x, y).base_dist
     mean = start.loc.clone().requires_grad_()

@@ -1,11 +1,14 @@
 """The exercise machinery: Exercise, Mistake, Feedback and the registry."""
 
 import inspect
+import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from vitools._validate import finite_number, function
 
 _REGISTRY: dict = {}
 
@@ -34,6 +37,11 @@ class Mistake:
 
     make: Callable
     message: str
+
+    def __post_init__(self):
+        function(self.make, "make", "a function that makes the mistake")
+        if not isinstance(self.message, str):
+            raise TypeError(f"message must be a string, got {type(self.message).__name__}")
 
 
 class _Text:
@@ -84,6 +92,19 @@ class Exercise:
                  checks: Sequence[Callable] = (), hints: Sequence[str] = (), discussion: str = "",
                  probes: Sequence[tuple] | None = None, accept: Callable | None = None,
                  rtol: float = 1e-6, atol: float = 1e-8):
+        _check_label(label)
+        for name, text in (("title", title), ("discussion", discussion)):
+            if not isinstance(text, str):
+                raise TypeError(f"{name} must be a string, got {type(text).__name__}")
+        function(reference, "reference", "the reference solution, a function")
+        mistakes = _sequence_of(mistakes, "mistakes", lambda m: isinstance(m, Mistake), "Mistake objects")
+        checks = _sequence_of(checks, "checks", callable, "functions check(value) -> message or None")
+        hints = _sequence_of(hints, "hints", lambda h: isinstance(h, str), "strings")
+        if probes is not None and not _sequence_of(probes, "probes", lambda a: isinstance(a, tuple), "argument tuples"):
+            raise ValueError("probes must hold at least one argument tuple (or be None for a value answer)")
+        if accept is not None:
+            function(accept, "accept", "a function accept(value) -> message or None")
+        rtol, atol = finite_number(rtol, "rtol", 0), finite_number(atol, "atol", 0)
         self.label, self.title = label, title
         self.reference, self.mistakes, self.checks = reference, tuple(mistakes), tuple(checks)
         self.hints, self.discussion, self.probes, self.accept = tuple(hints), discussion, probes, accept
@@ -168,11 +189,39 @@ def register(ex: Exercise) -> Exercise:
     return ex
 
 
+class UnknownExercise(KeyError, ValueError):
+    """No exercise has the label asked for (a ``KeyError`` for the registry, a ``ValueError`` for the argument)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def exercise(label: str) -> Exercise:
     """The exercise with this label, e.g. ``exercise("1.2")``."""
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a string such as \"1.2\" (in quotes), got {label!r} of type "
+                        f"{type(label).__name__}")
     if label not in _REGISTRY:
-        raise KeyError(f"no exercise {label!r}; the labels are {sorted(_REGISTRY)}")
+        raise UnknownExercise(f"no exercise {label!r}; the labels are {sorted(_REGISTRY)}")
     return _REGISTRY[label]
+
+
+def _check_label(label):
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a string such as \"1.2\", got {label!r} of type {type(label).__name__}")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+", label):
+        raise ValueError(f"label must look like \"chapter.number\", e.g. \"1.2\", got {label!r}")
+
+
+def _sequence_of(values, name: str, ok, what: str) -> tuple:
+    """``values`` as a tuple after checking that it is a sequence (not a string) of ``what``."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of {what}, got {type(values).__name__}")
+    values = tuple(values)
+    for i, value in enumerate(values):
+        if not ok(value):
+            raise TypeError(f"{name}[{i}] is a {type(value).__name__}, but {name} must hold {what}")
+    return values
 
 
 def all_exercises() -> list:

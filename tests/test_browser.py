@@ -191,9 +191,11 @@ def test_notebook_download_logo_and_favicon(browser, name):
     download = page.evaluate("[...document.querySelectorAll('a[href$=\".ipynb\"]')].map(a => a.href)")
     logo_width = page.evaluate("Math.min(...[...document.querySelectorAll('img.logo__image')].map(i => i.naturalWidth))")
     icons = page.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+    foreign = page.evaluate("document.querySelectorAll('a[href*=\"executablebooks/jupyter-book\"]').length")
     page.close()
     assert any(href.endswith(f"{name}.ipynb") for href in download), f"{name}: no 'download .ipynb' link"
     for href in download + icons:
         assert Path(href.removeprefix("file://")).is_file(), f"{name}: {href} does not exist"
+    assert not foreign, f"{name}: a button links to Jupyter Book's own repository (launch buttons without repository.url)"
     assert icons, f"{name}: no favicon"
     assert logo_width > 0, f"{name}: the logo did not load"

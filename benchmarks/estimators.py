@@ -28,22 +28,6 @@ def gaussian(dim):
                   torch.ones(dim, dtype=torch.float64, requires_grad=True))
 
 
-def score_variance_quadratic(k, dim, baseline=0.0):
-    """Var[(f - c) eps_1] for f = sum_d (z_d - k)^2: a^4 + 14a^2 + 15 + E[G^2] + 2 E[G](3 + a^2) at c = 0,
-    with a = MU - k and G = sum_{d>1} (z_d - k)^2; for D = 1 and a baseline c, (a^4 + 18a^2 + 15) - 2c(3 + a^2)
-    + c^2 - 4a^2 (both derived in chapter 4)."""
-    a = MU - k
-    if dim == 1:
-        return (a**4 + 18 * a**2 + 15) - 2 * baseline * (3 + a**2) + baseline**2 - 4 * a**2
-    mean_g, var_g = (dim - 1) * (1 + a**2), (dim - 1) * (2 + 4 * a**2)
-    return a**4 + 14 * a**2 + 15 + var_g + mean_g**2 + 2 * mean_g * (3 + a**2)
-
-
-def score_variance_linear(dim):
-    """Var[f eps_1] for f = sum_d z_d: mu^2 + 2 + (D - 1)(1 + (D - 1) mu^2) + 2 (D - 1) mu^2."""
-    return MU**2 + 2 + (dim - 1) * (1 + (dim - 1) * MU**2) + 2 * (dim - 1) * MU**2
-
-
 def variance_and_se(estimates):
     """Sample variance of per-sample estimates and its standard error sqrt((m4 - var^2) / n)."""
     centred = estimates - estimates.mean()
@@ -57,16 +41,16 @@ def variance_rows(n):
     for k, dim in [(3.0, 1), (1.0, 1), (3.0, 10), (1.0, 10)]:
         f = lambda z, k=k: ((z - k) ** 2).sum(-1)                        # noqa: E731
         case = f"sum (z_d - {k:g})^2, D = {dim}"
-        rows.append(("score function", case, score_variance_quadratic(k, dim),
+        rows.append(("score function", case, estimators.score_variance_quadratic(MU, k, dim),
                      estimators.score_function_grad(f, gaussian(dim), n)["loc"][:, 0]))
         rows.append(("pathwise", case, 4.0, estimators.reparam_grad(f, gaussian(dim), n)["loc"][:, 0]))
     for dim in (1, 10):
-        rows.append(("score function", f"sum z_d, D = {dim}", score_variance_linear(dim),
+        rows.append(("score function", f"sum z_d, D = {dim}", estimators.score_variance_linear(MU, dim),
                      estimators.score_function_grad(lambda z: z.sum(-1), gaussian(dim), n)["loc"][:, 0]))
     k, a = 3.0, MU - 3.0
     values, scores = estimators.scores_and_values(lambda z: ((z - k) ** 2).sum(-1), gaussian(1), n)
     for name, c in [("baseline c = E[f]", 1 + a**2), ("optimal baseline c* = E[f s^2]/E[s^2]", 3 + a**2)]:
-        rows.append((f"score function, {name}", f"(z - {k:g})^2, D = 1", score_variance_quadratic(k, 1, c),
+        rows.append((f"score function, {name}", f"(z - {k:g})^2, D = 1", estimators.score_variance_quadratic(MU, k, 1, c),
                      (values - c) * scores["loc"][:, 0]))
     return rows
 

@@ -109,3 +109,33 @@ def test_bad_input_is_named():
         score_function_grad(lambda z: z, gaussian(), 10, baseline="mean")
     with pytest.raises(ValueError, match="differentiabl"):
         reparam_grad(lambda z: (z > 0).double(), gaussian(), 10)
+
+
+@pytest.mark.parametrize("mu, k, c", [(1.0, 3.0, 0.0), (1.0, 3.0, 4.0), (0.5, -1.0, 2.5), (2.0, 2.0, 0.0)])
+def test_score_variance_quadratic_is_exact_in_one_dimension(mu, k, c):
+    # Gauss-Hermite quadrature with 20 nodes integrates the degree-6 polynomial (f - c)^2 eps^2 exactly
+    import numpy as np
+    from vitools.estimators import score_variance_quadratic
+
+    eps, weights = np.polynomial.hermite_e.hermegauss(20)
+    weights = weights / weights.sum()
+    terms = ((mu + eps - k) ** 2 - c) * eps
+    exact = (weights * terms**2).sum() - (weights * terms).sum() ** 2
+    assert score_variance_quadratic(mu, k, 1, c) == pytest.approx(exact, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind, dim", [("quadratic", 4), ("linear", 1), ("linear", 5)])
+def test_score_variances_match_the_estimator(kind, dim):
+    from vitools.estimators import score_variance_linear, score_variance_quadratic
+
+    torch.manual_seed(0)
+    n, mu, k = 200_000, 1.0, 3.0
+    loc = torch.full((dim,), mu, dtype=torch.float64, requires_grad=True)
+    dist = Normal(loc, torch.ones(dim, dtype=torch.float64))
+    f = (lambda z: ((z - k) ** 2).sum(-1)) if kind == "quadratic" else (lambda z: z.sum(-1))
+    estimates = score_function_grad(f, dist, n)["loc"][:, 0]
+    centred = estimates - estimates.mean()
+    measured = centred.pow(2).mean().item()
+    se = math.sqrt((centred.pow(4).mean().item() - measured**2) / n)
+    exact = score_variance_quadratic(mu, k, dim) if kind == "quadratic" else score_variance_linear(mu, dim)
+    assert abs(measured - exact) < 5 * se, (measured, exact, se)

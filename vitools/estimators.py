@@ -13,13 +13,16 @@ parameter tensors that require grad and that the computation uses (``loc`` and `
 Normal, ``probs`` of a Bernoulli or RelaxedBernoulli built from probs), found after
 ``dist.expand``: each expanded parameter has one row per sample, and the gradient with respect
 to that row is that sample's term.
+
+``score_variance_quadratic`` and ``score_variance_linear`` give the exact per-sample variances for
+chapter 4's running example (z ~ N(mu, I_D)), the reference the measured variances are compared with.
 """
 
 
 import torch
 from torch.distributions import Distribution
 
-from vitools._validate import float_array, float_tensor, function, positive_int
+from vitools._validate import finite_number, float_array, float_tensor, function, positive_int
 from vitools.marginal import log_mean_exp
 
 
@@ -123,6 +126,33 @@ def optimal_baseline(f, dist: Distribution, n_samples: int) -> dict:
     """
     values, scores = scores_and_values(f, dist, n_samples)
     return {name: (_rows(values, s) * s**2).mean(0) / (s**2).mean(0) for name, s in scores.items()}
+
+
+def score_variance_quadratic(mu: float, k: float, dim: int = 1, baseline: float = 0.0) -> float:
+    """Exact per-sample variance of the score-function estimate of d/d mu_1 E[f], f(z) = sum_d (z_d - k)^2.
+
+    For z ~ N(mu, I_D) the estimate is (f(z) - c) eps_1 with eps_1 = z_1 - mu. Write a = mu - k and
+    f = (eps_1 + a)^2 + G, where G = sum_{d > 1} (z_d - k)^2 is independent of eps_1 with
+    E[G] = (D - 1)(1 + a^2) and Var[G] = (D - 1)(2 + 4a^2). With m = E[G] - c,
+
+        Var = a^4 + 14 a^2 + 15 + 2 (3 + a^2) m + Var[G] + m^2
+
+    (chapter 4; for D = 1 this is (a^4 + 18a^2 + 15) - 2c(3 + a^2) + c^2 - 4a^2).
+    """
+    a = finite_number(mu, "mu") - finite_number(k, "k")
+    dim, baseline = positive_int(dim, "dim"), finite_number(baseline, "baseline")
+    m = (dim - 1) * (1 + a**2) - baseline
+    return a**4 + 14 * a**2 + 15 + 2 * (3 + a**2) * m + (dim - 1) * (2 + 4 * a**2) + m**2
+
+
+def score_variance_linear(mu: float, dim: int = 1) -> float:
+    """Exact per-sample variance of the score-function estimate of d/d mu_1 E[f], f(z) = sum_d z_d, z ~ N(mu, I_D).
+
+    f eps_1 = (mu + eps_1) eps_1 + H eps_1 with H = sum_{d > 1} z_d, so
+    Var = mu^2 + 2 + (D - 1)(1 + (D - 1) mu^2) + 2 (D - 1) mu^2 (chapter 4).
+    """
+    mu, dim = finite_number(mu, "mu"), positive_int(dim, "dim")
+    return mu**2 + 2 + (dim - 1) * (1 + (dim - 1) * mu**2) + 2 * (dim - 1) * mu**2
 
 
 def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:

@@ -12,10 +12,11 @@ maximum-likelihood (probabilistic PCA) log p(x) as the ceiling.
 """
 
 import math
+import time
 
 import torch
 
-from benchmarks._report import Section, seconds, show, spread
+from benchmarks._report import Section, show, spread
 from vitools import em
 from vitools.data import load_digits
 from vitools.device import get_device, seed_everything
@@ -39,9 +40,10 @@ def digits_vae(epochs, k):
     seed_everything(1)
     with torch.no_grad():
         elbo = model.elbo(x_test, n_samples=100).mean().item()
-    log_px = {}
-    evaluation_s = seconds(lambda: log_px.setdefault("value", log_likelihood(model, x_test, k=k).mean().item()))
-    return {"seconds_per_epoch": spread(history["seconds"]), "test_elbo": elbo, "test_nll": -log_px["value"],
+    start = time.perf_counter()
+    log_px = log_likelihood(model, x_test, k=k).mean().item()
+    evaluation_s = time.perf_counter() - start
+    return {"seconds_per_epoch": spread(history["seconds"]), "test_elbo": elbo, "test_nll": -log_px,
             "evaluation_seconds": evaluation_s, "n_test": x_test.shape[0],
             "uniform_nll": 64 * math.log(2), "independent_nll": independent_bernoulli_nll(x_train, x_test)}
 

@@ -6,12 +6,12 @@ from sklearn import datasets
 from vitools.data import eye_colour_table, load_digits
 
 
-def test_eye_colour_table_is_the_slides_table():
+def test_eye_colour_table_shape_labels_and_totals():
     joint, colours, nationalities = eye_colour_table()
     assert joint.shape == (3, 8)
     assert colours == ("brown", "blue", "green")
     assert nationalities[0] == "Dutch" and nationalities[-1] == "Spanish"
-    # Row totals as the slides print them for brown and blue; green adds up to 0.43, not 0.44.
+    # The rows add up to 0.19, 0.37 and 0.43 (not the 0.44 that would make the total 1), the table to 0.99.
     np.testing.assert_allclose(joint.sum(axis=1), [0.19, 0.37, 0.43], atol=1e-12)
     np.testing.assert_allclose(joint.sum(), 0.99, atol=1e-12)
 

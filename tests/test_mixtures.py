@@ -188,3 +188,40 @@ def test_mixture_beats_independent_pixels_on_digits(digits):
     test_ll = mixture.log_prob(test)
     assert torch.isfinite(test_ll).all()
     assert test_ll.mean() > independent.log_prob(test).mean() + 3.0
+
+
+def test_smoothing_keeps_pixel_probabilities_off_0_and_1():
+    # pixel 0 is on in every row, pixel 2 in none: plain EM sets them to exactly 1 and 0
+    x = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], dtype=torch.float64)
+    smooth, plain = BernoulliMixture(2, alpha=1.0).fit(x), BernoulliMixture(2, alpha=0.0).fit(x)
+    assert (smooth.means_ > 0).all() and (smooth.means_ < 1).all()
+    assert (plain.means_[:, 2] == 0).all() and (plain.means_[:, 0] == 1).all()
+    unusual = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
+    assert torch.isfinite(smooth.log_prob(unusual)).all() and torch.isneginf(plain.log_prob(unusual)).all()
+    # one component: every responsibility is 1, so mu_d = (sum_n x_nd + alpha) / (N + 2 alpha) exactly
+    one = BernoulliMixture(1, alpha=1.0).fit(x)
+    torch.testing.assert_close(one.means_[0], (x.sum(0) + 1.0) / (4 + 2.0), rtol=0, atol=1e-15)
+
+
+def test_map_em_stops_on_its_own_objective_not_the_likelihood(known_data):
+    # MAP-EM raises log-likelihood + log-prior; the log-likelihood alone can fall (here by ~1e-3 at one step).
+    # Convergence must be judged on the objective, or the fit stops at the first such fall.
+    x, alpha, tol = known_data[0][:200], 1.0, 1e-6
+    model = BernoulliMixture(3, alpha).fit(x, max_iter=200, tol=tol, seed=2)
+    log_lik, objective = torch.tensor(model.log_likelihood_), torch.tensor(model.objective_)
+    assert (log_lik.diff() < -1e-4).any()                      # the likelihood fell during the fit ...
+    assert (objective.diff() >= -1e-12).all()                  # ... the objective never did
+    assert model.converged_ and objective.diff()[-1] < tol and (objective.diff()[:-1] >= tol).all()
+    assert len(model.objective_) == len(model.log_likelihood_) == model.n_iter_
+
+
+def test_objective_is_log_likelihood_plus_beta_log_prior(known_data, digits):
+    # independent side: scipy's Beta(1 + alpha, 1 + alpha) log-density, whose normaliser is the dropped constant
+    from scipy import special, stats
+    for x, alpha in [(known_data[0][:300], 2.0), (digits[0][:300], 1.0), (digits[0][:300], 0.0)]:
+        model = BernoulliMixture(3, alpha).fit(x, max_iter=30)
+        mu = model.means_.numpy()
+        log_prior = stats.beta.logpdf(mu, 1 + alpha, 1 + alpha).sum() + mu.size * special.betaln(1 + alpha, 1 + alpha)
+        expected = model.log_prob(x).mean().item() + log_prior / x.shape[0]
+        assert model.objective_[-1] == pytest.approx(expected, abs=1e-10)
+        assert model.log_likelihood_[-1] == pytest.approx(model.log_prob(x).mean().item(), abs=1e-12)

@@ -9,8 +9,8 @@ from vitools._validate import one_of
 COLOURS = ("brown", "blue", "green")
 NATIONALITIES = ("Dutch", "Greek", "Chinese", "Indian", "Italian", "German", "US", "Spanish")
 
-# p(x = colour, z = nationality) exactly as printed in the lecture slides (seed note 003).
-# The entries add up to 0.99, not 1: see chapter 1, which checks the totals.
+# p(x = colour, z = nationality), a teaching example (not survey data) tabulated to two decimals.
+# The entries add up to 0.99, not 1: chapter 1 checks the totals and normalises the table.
 _EYE_COLOUR_JOINT = (
     (0.02, 0.03, 0.02, 0.01, 0.07, 0.03, 0.01, 0.00),  # brown
     (0.09, 0.01, 0.03, 0.03, 0.08, 0.04, 0.03, 0.06),  # blue
@@ -22,12 +22,12 @@ N_TRAIN = 1437
 
 
 def eye_colour_table():
-    """The joint table p(x, z) of eye colour x and nationality z from the slides.
+    """The joint table p(x, z) of eye colour x and nationality z of chapter 1 (a teaching example).
 
     Returns
     -------
     joint : ndarray, shape (3, 8)
-        Rows are colours (brown, blue, green), columns nationalities in the slides' order.
+        Rows are colours (brown, blue, green), columns nationalities in the order of ``nationalities``.
         A fresh copy each call. The printed entries sum to 0.99, not 1.
     colours : tuple of str, length 3
     nationalities : tuple of str, length 8

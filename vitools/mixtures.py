@@ -1,11 +1,11 @@
 """A mixture of Bernoullis for binary vectors: the model behind the hidden-pixels example.
 
-    p(c = k) = pi_k,    p(x | c = k) = prod_d mu_kd^{x_d} (1 - mu_kd)^{1 - x_d}
+    p(c) = pi_c,    p(x | c) = prod_d mu_cd^{x_d} (1 - mu_cd)^{1 - x_d},    c = 1, ..., C
 
 Given c the pixels are independent, so summing a hidden pixel out of p(x | c) gives 1 and
-the probability of the observed pixels O alone is exact and cheap:
+the probability of the observed pixels O alone is exact and cheap (the latent is z = (c, x_H)):
 
-    log p(x_O) = logsumexp_k [ log pi_k + sum_{d in O} x_d log mu_kd + (1 - x_d) log(1 - mu_kd) ].
+    log p(x_O) = logsumexp_c [ log pi_c + sum_{d in O} x_d log mu_cd + (1 - x_d) log(1 - mu_cd) ].
 """
 
 import torch
@@ -16,31 +16,37 @@ _MAX_HIDDEN = 20  # log_prob_enumerate refuses more hidden pixels than this
 
 
 class BernoulliMixture:
-    """K-component mixture of Bernoullis, fitted by (MAP-)EM.
+    """C-component mixture of Bernoullis, fitted by (MAP-)EM.
 
     Parameters
     ----------
     n_components : int
-        The number of components K, >= 1.
+        The number of components C, >= 1.
     alpha : float
-        Smoothing, >= 0. Each mu_kd gets a Beta(1 + alpha, 1 + alpha) prior and the M-step
-        takes its mode, mu_kd = (sum_n r_nk x_nd + alpha) / (N_k + 2 alpha), so with alpha > 0
-        no mean is ever exactly 0 or 1 (MAP-EM). alpha = 0 is plain maximum-likelihood EM.
+        Pseudo-count of the smoothing, >= 0. Each mu_cd gets a Beta(1 + alpha, 1 + alpha) prior and
+        the M-step takes the posterior mode, mu_cd = (sum_n r_nc x_nd + alpha) / (N_c + 2 alpha) with
+        N_c = sum_n r_nc, so with alpha > 0 no mean is ever exactly 0 or 1 (MAP-EM) and no image gets
+        log-probability -inf. alpha = 0 is plain maximum-likelihood EM.
 
     Attributes
     ----------
     Set by :meth:`fit`; ``weights_`` and ``means_`` are None before it.
 
-    weights_ : tensor, shape (K,)
+    weights_ : tensor, shape (C,)
         The mixing weights pi.
-    means_ : tensor, shape (K, D)
+    means_ : tensor, shape (C, D)
         The pixel probabilities mu.
     log_likelihood_ : list of float
-        The average log p(x_n) over the training rows after each EM iteration.
+        The average log-likelihood (1/N) sum_n log p(x_n) over the training rows after each EM iteration.
+    objective_ : list of float
+        The objective MAP-EM increases, after each iteration: the average log-likelihood plus
+        (alpha / N) sum_{c,d} [log mu_cd + log(1 - mu_cd)], the log of the Beta(1 + alpha, 1 + alpha)
+        prior up to a constant, divided by N. Equal to ``log_likelihood_`` when alpha = 0. EM guarantees
+        that this never decreases; with alpha > 0 the log-likelihood alone may.
     n_iter_ : int
         The number of EM iterations run.
     converged_ : bool
-        Whether the average log-likelihood improved by less than ``tol`` before ``max_iter``.
+        Whether the objective improved by less than ``tol`` before ``max_iter``.
 
     Parameters and every returned tensor are float64 on the device of the data passed to fit.
     """
@@ -53,11 +59,12 @@ class BernoulliMixture:
     def fit(self, x, max_iter: int = 100, tol: float = 1e-6, seed: int = 0) -> "BernoulliMixture":
         """Fit pi and mu to the binary rows of ``x`` (shape (N, D)) by EM; returns ``self``.
 
-        The means start at K distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
+        The means start at C distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
         with a ``torch.Generator`` seeded by ``seed``; the global RNG is untouched). Each
-        iteration is an M-step, pi_k = N_k / N and the smoothed mu above, from the current
-        responsibilities r_nk = p(c = k | x_n), then an E-step in log space. EM stops when the
-        average log-likelihood improves by less than ``tol`` or after ``max_iter`` iterations.
+        iteration is an M-step, pi_c = N_c / N and the smoothed mu above, from the current
+        responsibilities r_nc = p(c | x_n), then an E-step in log space. EM stops when the
+        objective (``objective_``: the average log-likelihood plus the log-prior of mu over N) improves by
+        less than ``tol``, or after ``max_iter`` iterations.
         """
         max_iter, tol, seed = positive_int(max_iter, "max_iter"), tolerance(tol, "tol"), integer(seed, "seed")
         x = _as_binary(x).to(torch.float64)
@@ -70,16 +77,19 @@ class BernoulliMixture:
         start = torch.randperm(x.shape[0], generator=gen, device=x.device)[: self.n_components]
         self.means_ = 0.5 * (x[start] + 0.5)
         self.weights_ = torch.full((self.n_components,), 1 / self.n_components, dtype=x.dtype, device=x.device)
-        resp, previous = self._e_step(x)
-        self.log_likelihood_, self.converged_ = [], False
+        resp, log_lik = self._e_step(x)
+        previous = log_lik + self._log_prior() / x.shape[0]
+        self.log_likelihood_, self.objective_, self.converged_ = [], [], False
         for self.n_iter_ in range(1, max_iter + 1):
-            n_k = resp.sum(0)
-            self.weights_ = n_k / x.shape[0]
+            n_c = resp.sum(0)
+            self.weights_ = n_c / x.shape[0]
             # clamp: with alpha = 0 a component that lost every point would give 0 / 0
-            denominator = (n_k[:, None] + 2 * self.alpha).clamp_min(torch.finfo(x.dtype).tiny)
+            denominator = (n_c[:, None] + 2 * self.alpha).clamp_min(torch.finfo(x.dtype).tiny)
             self.means_ = (resp.T @ x + self.alpha) / denominator
-            resp, current = self._e_step(x)
-            self.log_likelihood_.append(current)
+            resp, log_lik = self._e_step(x)
+            current = log_lik + self._log_prior() / x.shape[0]
+            self.log_likelihood_.append(log_lik)
+            self.objective_.append(current)
             if current - previous < tol:
                 self.converged_ = True
                 break
@@ -104,10 +114,10 @@ class BernoulliMixture:
         return torch.logsumexp(self._log_joint(x, self._as_mask(observed, x)), dim=1)
 
     def log_prob_enumerate(self, x, observed) -> torch.Tensor:
-        """log p(x_O) by brute force: logsumexp over all 2^n hidden configurations and K components.
+        """log p(x_O) by brute force: logsumexp over all 2^|H| hidden configurations and C components.
 
-        Computes log p(x_O, x_H, c = k) for every one of the 2^n values x_H of the n hidden
-        pixels, the cost that :meth:`log_prob` avoids. ``observed`` must be one (D,) mask for
+        Computes log p(x_O, x_H, c) for every one of the 2^|H| values x_H of the |H| hidden
+        pixels and every c, the cost that :meth:`log_prob` avoids. ``observed`` must be one (D,) mask for
         all rows, with at most 20 hidden pixels.
         """
         x = self._as_x(x)
@@ -118,14 +128,21 @@ class BernoulliMixture:
             raise ValueError(f"observed hides {n} pixels; enumerating them would need 2^{n} * {self.n_components} "
                              f"= {2**n * self.n_components:.3g} terms per row (at most {_MAX_HIDDEN} hidden "
                              f"pixels allowed); use log_prob instead")
-        bits = (torch.arange(2**n, device=x.device)[:, None] >> torch.arange(n, device=x.device)) & 1
-        configs = bits.to(x.dtype)  # (2^n, n): row j holds the binary digits of j
-        log_hidden = _log_lik(configs, 1 - configs, self.means_[:, hidden])  # (2^n, K)
-        log_observed = self._log_joint(x, observed)  # (N, K)
+        # log p(x_H | c) for every configuration, built one hidden pixel at a time: before step j, rows
+        # 0 .. 2^j - 1 hold every configuration of pixels 0 .. j-1; step j copies them with pixel j = 1 into
+        # rows 2^j .. 2^(j+1) - 1 and gives the originals pixel j = 0 (row i has pixel j equal to bit j of i).
+        # Every one of the C * 2^|H| terms is formed explicitly, at about one addition each.
+        log_on, log_off = torch.log(self.means_[:, hidden]), torch.log1p(-self.means_[:, hidden])  # (C, |H|)
+        log_hidden = torch.empty(2**n, self.n_components, dtype=x.dtype, device=x.device)
+        log_hidden[0] = 0.0
+        for j in range(n):
+            torch.add(log_hidden[: 2**j], log_on[:, j], out=log_hidden[2**j : 2 ** (j + 1)])
+            log_hidden[: 2**j] += log_off[:, j]
+        log_observed = self._log_joint(x, observed)  # (N, C)
         return torch.stack([torch.logsumexp(row + log_hidden, dim=(0, 1)) for row in log_observed])
 
     def posterior(self, x, observed=None) -> torch.Tensor:
-        """Responsibilities p(c = k | x_O), shape (N, K); each row sums to 1."""
+        """Responsibilities p(c | x_O), shape (N, C); each row sums to 1."""
         x = self._as_x(x)
         return torch.softmax(self._log_joint(x, self._as_mask(observed, x)), dim=1)
 
@@ -142,7 +159,7 @@ class BernoulliMixture:
         return torch.bernoulli(self.means_[c], generator=gen), c
 
     def complete_hidden(self, x, observed) -> torch.Tensor:
-        """Observed pixels copied from ``x``, hidden ones filled with E[x_d | x_O] = sum_k p(c = k | x_O) mu_kd.
+        """Observed pixels copied from ``x``, hidden ones filled with E[x_d | x_O] = sum_c p(c | x_O) mu_cd.
 
         ``observed`` is a bool mask of shape (D,) or (N, D); returns shape (N, D), values in [0, 1].
         """
@@ -152,13 +169,19 @@ class BernoulliMixture:
         return torch.where(observed, x, expected)
 
     def _e_step(self, x):
-        """Responsibilities p(c | x_n), shape (N, K), and the average log p(x_n) as a float."""
+        """Responsibilities p(c | x_n), shape (N, C), and the average log p(x_n) as a float."""
         log_joint = self._log_joint(x, self._as_mask(None, x))
         log_px = torch.logsumexp(log_joint, dim=1, keepdim=True)
         return torch.exp(log_joint - log_px), log_px.mean().item()
 
+    def _log_prior(self) -> float:
+        """alpha * sum_{c,d} [log mu_cd + log(1 - mu_cd)]: the Beta(1 + alpha, 1 + alpha) log-prior, up to a constant."""
+        if self.alpha == 0:   # plain EM: no prior (and 0 * log 0 would be NaN for a mean of exactly 0 or 1)
+            return 0.0
+        return self.alpha * (torch.log(self.means_) + torch.log1p(-self.means_)).sum().item()
+
     def _log_joint(self, x, observed):
-        """log p(x_O, c = k) for every row and component, shape (N, K)."""
+        """log p(x_O, c) for every row and component, shape (N, C)."""
         return torch.log(self.weights_) + _log_lik(x * observed, (1 - x) * observed, self.means_)
 
     def _check_fitted(self):
@@ -200,7 +223,7 @@ def _as_binary(x) -> torch.Tensor:
 
 
 def _log_lik(on, off, means):
-    """sum_d on_d log mu_kd + off_d log(1 - mu_kd) for every row and component, shape (N, K).
+    """sum_d on_d log mu_cd + off_d log(1 - mu_cd) for every row and component, shape (N, C).
 
     ``on`` and ``off`` (N, D) are 1 where a pixel counts as a 1 or as a 0. One matrix product; a
     mean of exactly 0 or 1 (possible with alpha = 0) has log 0 = -inf, and 0 * -inf is NaN inside

@@ -1,18 +1,20 @@
 """Exercises of chapter 1, the marginal likelihood."""
 
 import numpy as np
-import torch
-from torch.distributions import MultivariateNormal
 
 from vitools.data import eye_colour_table
-from vitools.exercises._core import Exercise, Mistake, all_finite, register, sums_to_one
-from vitools.lvm import LinearGaussianLVM
-from vitools.marginal import condition_on, log_marginal_is, normalise, sum_out
+from vitools.exercises._core import Exercise, Feedback, Mistake, all_finite, register, sums_to_one
+from vitools.marginal import condition_on, normalise, sum_out
+
+# Every reference solution imports what it uses inside its body: solution() prints the function's source, and a
+# student who pastes that source into a fresh notebook cell gets code that runs as it stands.
 
 # ---------------------------------------------------------------- 1.1
 
 
 def posterior_given_green():
+    from vitools.data import eye_colour_table
+
     joint, colours, nationalities = eye_colour_table()
     joint = joint / joint.sum()                      # the printed table sums to 0.99
     p_green_and_z = joint[colours.index("green")]    # p(x = green, z): one entry per nationality
@@ -36,9 +38,9 @@ register(Exercise(
         Mistake(lambda: sum_out(normalise(eye_colour_table()[0]), 0),
                 "This is the prior p(z) over nationalities: it ignores the eye colour altogether."),
         Mistake(lambda: eye_colour_table()[0][_GREEN] / 0.44,
-                "You divided by 0.44, the green total printed on the slide, but the green row of "
-                "the table sums to 0.43 (and the table to 0.99), so your answer is not normalised. "
-                "Compute the evidence from the table instead of copying it."),
+                "You divided by 0.44, but the green row of the table sums to 0.43 (and the table to "
+                "0.99), so your answer is not normalised. Compute the evidence p(x = green) from the "
+                "table instead of typing in a total."),
     ],
     checks=[sums_to_one],
     hints=["Bayes' rule: p(z | x) = p(x, z) / p(x), and p(x) is the sum of the joint over z.",
@@ -52,8 +54,10 @@ register(Exercise(
 # ---------------------------------------------------------------- 1.2
 
 
-def log_marginal_1d(x, w, b, sigma):
-    variance = w**2 + sigma**2   # Var[w z + b + sigma eps] = w^2 Var[z] + sigma^2 Var[eps]
+def log_marginal_1d(x, W, b, sigma):
+    import numpy as np
+
+    variance = W**2 + sigma**2   # Var[W z + b + sigma eps] = W^2 Var[z] + sigma^2 Var[eps]
     return -0.5 * np.log(2 * np.pi * variance) - (x - b) ** 2 / (2 * variance)
 
 
@@ -61,35 +65,53 @@ def _log_normal(x, mean, variance):
     return -0.5 * np.log(2 * np.pi * variance) - (x - mean) ** 2 / (2 * variance)
 
 
+def _finite_for_every_W(value):
+    if not np.all(np.isfinite(value)):
+        return ("Your function returns NaN or inf for some inputs (the test inputs include a negative W, "
+                "W = -1.2). The variance of x must be positive for every W and sigma: check that W enters "
+                "squared, W**2, and sigma as sigma**2.")
+    return None
+
+
 register(Exercise(
     "1.2", "The evidence of a one-dimensional linear-Gaussian model", log_marginal_1d,
     probes=[(0.3, 2.0, -1.0, 0.5), (1.7, 0.5, 0.2, 1.5), (-2.0, -1.2, 0.7, 0.3), (4.0, 3.0, 1.0, 2.0)],
     mistakes=[
-        Mistake(lambda x, w, b, s: _log_normal(x, b, w**2 + s),
+        Mistake(lambda x, W, b, s: _log_normal(x, b, W**2 + s),
                 "You used sigma as the noise variance. In this model sigma is the standard "
                 "deviation, so the noise adds sigma**2 to the variance."),
-        Mistake(lambda x, w, b, s: _log_normal(x, b, s**2),
-                "You left out the latent's share of the variance: x = w z + b + noise, and w z "
-                "contributes w**2 Var[z] = w**2."),
-        Mistake(lambda x, w, b, s: _log_normal(x, b, abs(w) + s**2),
-                "The latent contributes w**2 to the variance (Var[w z] = w**2 Var[z]), not w."),
-        Mistake(lambda x, w, b, s: _log_normal(x, b, (w + s) ** 2),
-                "Standard deviations do not add, variances do: Var[x] = w**2 + sigma**2, "
-                "not (w + sigma)**2."),
-        Mistake(lambda x, w, b, s: _log_normal(x, 0.0, w**2 + s**2),
-                "You forgot the offset: the mean of x is b, because E[w z] = 0."),
-        Mistake(lambda x, w, b, s: np.exp(log_marginal_1d(x, w, b, s)),
+        Mistake(lambda x, W, b, s: _log_normal(x, b, s**2),
+                "You left out the latent's share of the variance: x = W z + b + noise, and W z "
+                "contributes W**2 Var[z] = W**2."),
+        Mistake(lambda x, W, b, s: _log_normal(x, b, W + s**2),
+                "Your function is not finite for some inputs: for a negative W (one test input has W = -1.2) "
+                "the variance W + sigma**2 is negative and its log is NaN. The latent contributes "
+                "W**2 Var[z] = W**2 to the variance, not W: square W."),
+        Mistake(lambda x, W, b, s: _log_normal(x, b, abs(W) + s**2),
+                "The latent contributes W**2 to the variance (Var[W z] = W**2 Var[z]), not W."),
+        Mistake(lambda x, W, b, s: log_marginal_1d(x, W, b, s) + 0.5 * np.log(2 * np.pi),
+                "Off by the constant 0.5 * log(2 pi) = 0.919 at every input: you dropped the 2 pi of the "
+                "Gaussian's normaliser. log N(x; b, v) = -0.5 * log(2 pi v) - (x - b)**2 / (2 v)."),
+        Mistake(lambda x, W, b, s: log_marginal_1d(x, W, b, s) - 0.5 * np.log(2 * np.pi),
+                "Off by the constant -0.5 * log(2 pi) = -0.919 at every input: the 2 pi of the Gaussian's "
+                "normaliser is counted twice. log N(x; b, v) = -0.5 * log(2 pi v) - (x - b)**2 / (2 v)."),
+        Mistake(lambda x, W, b, s: _log_normal(x, b, (W + s) ** 2),
+                "Standard deviations do not add, variances do: Var[x] = W**2 + sigma**2, "
+                "not (W + sigma)**2."),
+        Mistake(lambda x, W, b, s: _log_normal(x, 0.0, W**2 + s**2),
+                "You forgot the offset: the mean of x is b, because E[W z] = 0."),
+        Mistake(lambda x, W, b, s: np.exp(log_marginal_1d(x, W, b, s)),
                 "This is the density p(x), not log p(x): you forgot the log."),
-        Mistake(lambda x, w, b, s: -log_marginal_1d(x, w, b, s),
+        Mistake(lambda x, W, b, s: -log_marginal_1d(x, W, b, s),
                 "Wrong sign: this is -log p(x). A log-density is -1/2 log(2 pi v) minus the squared "
                 "distance over 2v."),
     ],
-    checks=[all_finite],
-    hints=["x is a sum of independent Gaussians, w z and sigma * eps, plus the constant b.",
+    checks=[_finite_for_every_W],
+    hints=["x is a sum of independent Gaussians, W z and sigma * eps, plus the constant b.",
            "A sum of independent Gaussians is Gaussian: add the means and add the variances."],
-    discussion=("Write x = w z + b + sigma eps with z, eps independent standard normals. Then x is "
-                "Gaussian with mean E[x] = b and variance w^2 Var[z] + sigma^2 Var[eps] = w^2 + sigma^2, "
-                "so p(x) = N(x; b, w^2 + sigma^2). In D dimensions the same argument gives "
+    discussion=("Write x = W z + b + sigma eps with z, eps independent standard normals. Then x is "
+                "Gaussian with mean E[x] = b and variance W^2 Var[z] + sigma^2 Var[eps] = W^2 + sigma^2, "
+                "so p(x) = N(x; b, W^2 + sigma^2). In D dimensions the same argument gives "
                 "N(x; b, W W^T + sigma^2 I), the formula `LinearGaussianLVM.log_marginal` evaluates."),
 ))
 
@@ -97,6 +119,8 @@ register(Exercise(
 
 
 def log_mean_exp(log_w):
+    import numpy as np
+
     log_w = np.asarray(log_w, dtype=float)
     m = log_w.max()                                 # factor out the largest weight
     return m + np.log(np.mean(np.exp(log_w - m)))   # every exp(log_w - m) lies in (0, 1]
@@ -130,68 +154,110 @@ register(Exercise(
 # ---------------------------------------------------------------- 1.4
 
 
-def n_enumeration_terms(n_hidden, n_components):
+def n_terms(n_hidden, n_components):
     return n_components * 2**n_hidden   # every hidden configuration, for every component
 
 
 register(Exercise(
-    "1.4", "The cost of summing out hidden pixels", n_enumeration_terms,
+    "1.4", "The cost of summing out hidden pixels", n_terms,
     probes=[(1, 1), (3, 2), (10, 10), (32, 10)],
     mistakes=[
-        Mistake(lambda n, k: 2**n, "You counted the hidden configurations but forgot the component: "
-                                   "each configuration is summed for every one of the K components."),
-        Mistake(lambda n, k: k**n, "Each hidden pixel has two values, not K: the configurations "
-                                   "number 2**n, each paired with K components."),
-        Mistake(lambda n, k: n * k, "That is the cost with the factorisation trick (one product per "
-                                    "component); plain enumeration visits every hidden configuration."),
-        Mistake(lambda n, k: 2 ** (n * k), "The component is a single latent variable with K values, "
-                                           "not K binary ones: K * 2**n terms."),
+        Mistake(lambda h, c: 2**h, "You counted the hidden configurations but forgot the component: "
+                                   "each configuration is summed for every one of the C components."),
+        Mistake(lambda h, c: c**h, "Each hidden pixel has two values, not C: the configurations "
+                                   "number 2**|H|, each paired with C components."),
+        Mistake(lambda h, c: h * c, "C*|H| counts pixels, not terms: enumeration visits all 2**|H| hidden "
+                                    "configurations for each component (the factorised formula costs C*|O|)."),
+        Mistake(lambda h, c: 2 ** (h * c), "The component is a single latent variable with C values, "
+                                           "not C binary ones: C * 2**|H| terms."),
     ],
     checks=[all_finite],
     hints=["Write p(x_O) = sum_c sum_{x_H} p(c) p(x_O, x_H | c) and count the terms.",
-           "n binary pixels have 2**n joint configurations."],
-    discussion=("Enumeration sums p(c) p(x_O, x_H | c) over K components and 2^n configurations of the "
-                "hidden pixels: K 2^n terms, 4.3e10 for the top half of a digit (n = 32) with K = 10. "
-                "The mixture escapes this only because pixels are independent given c, so the sum over "
-                "x_H factorises and each hidden pixel sums to 1."),
+           "|H| binary pixels have 2**|H| joint configurations."],
+    discussion=("Enumeration sums p(c) p(x_O, x_H | c) over C components and 2^|H| configurations of the "
+                "hidden pixels: C 2^|H| terms, 10 * 2^32 = 4.3e10 for the top half of a digit (|H| = 32) "
+                "with C = 10. **How long:** multiply the number of terms by the time per term that the "
+                "chapter's timing cell prints (it depends on the machine; at 10 ns per term, 4.3e10 terms "
+                "take 430 s, about 7 minutes, per image). The estimate assumes the time per term stays as "
+                "measured; 4.3e10 terms (344 GB in float64) no longer fit in memory and would have to be "
+                "processed in pieces, so read it as a lower bound. The mixture escapes this only because "
+                "pixels are independent given c, so the sum over x_H factorises and each hidden pixel sums "
+                "to 1."),
 ))
 
 # ---------------------------------------------------------------- 1.5
 
-PROPOSAL_SCALES = (0.5, 1.0, 2.0, 4.0)
+PROPOSAL_WIDTHS = (0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)   # the slider's widths kappa
 
 
-def best_proposal_scale():
-    model = LinearGaussianLVM.random(x_dim=5, z_dim=2, sigma=0.5, seed=1)
+def best_proposal_width():
+    import torch
+    from torch.distributions import MultivariateNormal
+
+    from vitools.lvm import LinearGaussianLVM
+    from vitools.marginal import log_marginal_is
+
+    widths = (0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)   # the slider's widths kappa
+    # the chapter's model and the slider's experiment: 300 estimates with K = 10 at each width
+    model = LinearGaussianLVM.random(x_dim=6, z_dim=2, sigma=0.4, seed=0)
     with torch.random.fork_rng():   # leave the caller's random state as it was
         torch.manual_seed(0)
         x, _ = model.sample(1)
         posterior = model.posterior(x)
+        torch.manual_seed(3)
         spread = {}
-        for s in PROPOSAL_SCALES:   # q = N(posterior mean, s^2 x posterior covariance)
-            q = MultivariateNormal(posterior.mean, s**2 * posterior.covariance_matrix)
-            estimates = torch.stack([log_marginal_is(model, x, q, k=10) for _ in range(200)])
-            spread[s] = estimates.std().item()
+        for width in widths:   # q = N(mu_{z|x}, width^2 Sigma_{z|x}), width = kappa
+            q = MultivariateNormal(posterior.mean.expand(300, -1), width**2 * posterior.covariance_matrix)
+            spread[width] = log_marginal_is(model, x.expand(300, -1), q, k=10).std().item()
     return min(spread, key=spread.get)
 
 
-register(Exercise(
-    "1.5", "How wide should the proposal be?", best_proposal_scale,
-    mistakes=[
-        Mistake(lambda: 0.5, "A proposal narrower than the posterior rarely visits the posterior's "
-                             "tails, and when it does the weight p(x, z) / q(z) is huge: the estimates "
-                             "swing wildly. Too narrow is the dangerous direction."),
-        Mistake(lambda: 2.0, "Wider than the posterior is safe (the weights stay bounded) but wastes "
-                             "samples where p(z | x) is small. Look at the spread for every scale."),
-        Mistake(lambda: 4.0, "Wider than the posterior is safe (the weights stay bounded) but wastes "
-                             "samples where p(z | x) is small. Look at the spread for every scale."),
-    ],
-    hints=["Run the experiment: for each scale, repeat the K = 10 estimate a few hundred times and "
+_NARROW = ("A proposal narrower than the posterior rarely visits the posterior's tails, and when it does the "
+           "weight p(x, z) / q(z) is huge: the estimates swing wildly. For kappa^2 <= 1/2 (kappa = 0.5 and 0.6) "
+           "the weights' variance is even infinite. Too narrow is the dangerous direction.")
+_WIDE = ("Wider than the posterior is safe (the weights stay bounded) but wastes samples where p(z | x) is "
+         "small. Look at the spread for every width.")
+
+class _OneOfTheWidths(Exercise):
+    """Exercise 1.5: the answer is a number, one of PROPOSAL_WIDTHS. A string such as "1" is refused (with a
+    message saying so) rather than converted, so that what counts as an answer is the same everywhere."""
+
+    def check(self, answer):
+        if isinstance(answer, (str, bytes)):
+            return Feedback(False, f"Your answer is the string {answer!r}; give the width as a number, without "
+                                   f"quotes (for example 2.0, not \"2.0\").")
+        if callable(answer) or answer is None or answer is Ellipsis:
+            return super().check(answer)
+        try:
+            one_number = not isinstance(answer, bool) and np.asarray(answer, dtype=float).shape == ()
+        except (TypeError, ValueError):
+            one_number = False
+        if not one_number:
+            return Feedback(False, f"Your answer is a {type(answer).__name__}; give one width as a number, "
+                                   f"one of {', '.join(map(str, PROPOSAL_WIDTHS))}.")
+        return super().check(answer)
+
+
+def _one_of_the_widths(value):
+    if not np.any(np.isclose(value, PROPOSAL_WIDTHS)):
+        return (f"{float(value):g} is not one of the options: pick one of the slider's widths, "
+                f"{', '.join(map(str, PROPOSAL_WIDTHS))}.")
+    return None
+
+
+register(_OneOfTheWidths(
+    "1.5", "How wide should the proposal be?", best_proposal_width,
+    checks=[_one_of_the_widths],
+    mistakes=[Mistake(lambda width=width: width, _NARROW) for width in PROPOSAL_WIDTHS if width < 1]
+             + [Mistake(lambda width=width: width, _WIDE) for width in PROPOSAL_WIDTHS if width > 1],
+    hints=["Run the experiment: for each width kappa, repeat the K = 10 estimate a few hundred times and "
            "compare the standard deviations.",
            "What is p(x, z) / q(z) when q(z) is exactly p(z | x)?"],
     discussion=("With q = p(z | x) every weight equals p(x, z) / p(z | x) = p(x), whatever z was drawn: "
                 "the estimator has zero variance, and one sample gives log p(x) exactly. Proposals "
-                "narrower than the posterior give heavy-tailed weights; wider ones give bounded "
-                "weights but waste samples. Learning q to be close to p(z | x) is what the rest of "
+                "narrower than the posterior give heavy-tailed weights (of infinite variance for "
+                "kappa^2 <= 1/2); wider ones give bounded weights but waste samples. The spreads do not "
+                "depend on which x is observed: w / p(x) = p(z | x) / q(z) depends only on where z falls "
+                "in posterior standard deviations. Learning q to be close to p(z | x) is what the rest of "
                 "the book is about."),
 ))

@@ -1,10 +1,11 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from scipy import stats
-from torch.distributions import Independent, MultivariateNormal, Normal
+from scipy import integrate, optimize, stats
+from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, Normal
 
 from vitools.divergences import (entropy, fit_factorised_gaussian, fit_gaussian, gaussian_entropy, kl_discrete,
                                  kl_gaussian, kl_gaussian_target, two_mode_target)
@@ -40,8 +41,6 @@ def test_kl_discrete_matches_scipy_and_is_nonnegative():
     assert np.all(kl >= 0)
     np.testing.assert_allclose(kl_discrete(p, p), 0.0, atol=1e-15)
     assert not np.allclose(kl, kl_discrete(q, p))                         # not symmetric
-    # KL = cross-entropy - entropy
-    np.testing.assert_allclose(kl, -(p * np.log(q)).sum(-1) - entropy(p), rtol=1e-10)
 
 
 def test_kl_discrete_zero_and_infinite_terms():
@@ -136,6 +135,124 @@ def test_reverse_fit_reaches_a_stationary_point_that_is_a_minimum():
         assert torch.linalg.eigvalsh(hessian).min() > 0, (start, fit)
 
 
+def _scipy_reverse_kl(means, scales, weights):
+    """KL(q || p) for q = N(m, s^2) and a 1-D Gaussian mixture p, by scipy's adaptive quadrature (independent of vitools)."""
+    means, scales, weights = map(np.asarray, (means, scales, weights))
+
+    def kl(m, s):
+        log_p = lambda z: np.logaddexp.reduce(np.log(weights) + stats.norm.logpdf(z, means, scales))  # noqa: E731
+        breaks = [b for b in means if m - 12 * s < b < m + 12 * s]
+        e_log_p = integrate.quad(lambda z: stats.norm.pdf(z, m, s) * log_p(z), m - 12 * s, m + 12 * s,
+                                 points=breaks or None, limit=200, epsabs=1e-12, epsrel=1e-12)[0]
+        return -0.5 * math.log(2 * math.pi * math.e * s * s) - e_log_p
+    return kl
+
+
+def _hessian_by_differences(kl, m, log_s, h=1e-3):
+    f = lambda a, b: kl(a, math.exp(b))  # noqa: E731
+    d_mm = (f(m + h, log_s) - 2 * f(m, log_s) + f(m - h, log_s)) / h**2
+    d_ll = (f(m, log_s + h) - 2 * f(m, log_s) + f(m, log_s - h)) / h**2
+    d_ml = (f(m + h, log_s + h) - f(m + h, log_s - h) - f(m - h, log_s + h) + f(m - h, log_s - h)) / (4 * h * h)
+    return np.array([[d_mm, d_ml], [d_ml, d_ll]])
+
+
+def _simpson_reverse_kl(m, s):
+    """KL(q || p) for q = N(m, s^2) and the two unit modes at -4, +4, by Simpson's rule on a fixed grid (scipy)."""
+    z = np.linspace(-25.0, 25.0, 50_001)
+    log_p = np.logaddexp(stats.norm.logpdf(z, -4.0), stats.norm.logpdf(z, 4.0)) + math.log(0.5)
+    log_q = stats.norm.logpdf(z, m, s)
+    return integrate.simpson(np.exp(log_q) * (log_q - log_p), x=z)
+
+
+def test_default_reverse_fit_of_a_symmetric_target_is_a_mode_and_a_verified_minimum():
+    # the audit's case: modes at -4 and +4, unit scale, equal weights, default arguments. From the old single
+    # default start (0, 1) the fit stayed at m = 0, s = 3.47, a local minimum with KL 1.87, not the best fit.
+    target = two_modes(8.0)
+    fit = fit_gaussian(target, "reverse")
+    assert abs(abs(fit.mean.item()) - 4.0) < 0.01 and abs(fit.std.item() - 1.0) < 0.01
+    assert fit.is_minimum and fit.n_starts > 1 and len(fit.runs) == fit.n_starts
+    assert fit.kl == pytest.approx(math.log(2), abs=1e-3)
+    # independent reference: the objective by scipy's Simpson rule on a fixed grid, minimised by Nelder-Mead
+    # from a grid of starts; the best of them is a mode with the same KL
+    ends = [optimize.minimize(lambda t: _simpson_reverse_kl(t[0], math.exp(t[1])), [m0, math.log(s0)],
+                              method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-11})
+            for m0 in (-5.0, -1.0, 1.0, 5.0) for s0 in (0.7, 3.0)]
+    best = min(ends, key=lambda r: r.fun)
+    assert abs(best.x[0]) == pytest.approx(abs(fit.mean.item()), abs=1e-3)
+    assert math.exp(best.x[1]) == pytest.approx(fit.std.item(), abs=1e-3)
+    assert best.fun == pytest.approx(fit.kl, abs=1e-6)
+    # the Hessian in (m, log s) at the fit is positive definite, by finite differences of scipy's quadrature too
+    hessian = _hessian_by_differences(_scipy_reverse_kl([-4.0, 4.0], [1.0, 1.0], [0.5, 0.5]),
+                                      fit.mean.item(), fit.std.log().item())
+    assert np.linalg.eigvalsh(hessian).min() > 0.5
+    np.testing.assert_allclose(fit.hessian_eigenvalues.numpy(), np.linalg.eigvalsh(hessian), rtol=1e-3)
+
+
+def test_a_start_in_the_middle_is_a_local_minimum_and_says_so():
+    # from (0, 1) the run ends at the broad fit between the modes: a genuine local minimum (positive curvature
+    # in m, 0.083 by scipy's quadrature), but not the global one, which the default starts find
+    target = two_modes(8.0)
+    middle = fit_gaussian(target, "reverse", init=(0.0, 1.0))
+    assert abs(middle.mean.item()) < 1e-6 and middle.std.item() == pytest.approx(3.4727, abs=1e-3)
+    assert middle.is_minimum and middle.n_starts == 1 and middle.start == (0.0, 1.0)
+    hessian = _hessian_by_differences(_scipy_reverse_kl([-4.0, 4.0], [1.0, 1.0], [0.5, 0.5]), 0.0,
+                                      middle.std.log().item())
+    assert hessian[0, 0] == pytest.approx(0.0829, abs=1e-3) and np.linalg.eigvalsh(hessian).min() > 0
+    assert middle.kl == pytest.approx(1.8712, abs=1e-3) and middle.kl > fit_gaussian(target, "reverse").kl + 1
+
+
+def test_a_fit_that_ends_at_a_saddle_warns_and_says_it_is_not_a_minimum():
+    # the pass between the middle basin and a mode's basin is a saddle of the reverse KL: find it (a zero of
+    # the gradient), start there, and the run cannot leave it; the fit must say it is not a minimum
+    target = two_modes(8.0)
+
+    def gradient(theta):
+        theta = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        return torch.autograd.grad(kl_gaussian_target(target, theta[0], theta[1].exp()), theta)[0].numpy()
+
+    m0, log_s0 = optimize.root(gradient, [1.5, math.log(2.5)], tol=1e-14).x
+    hessian = _hessian_by_differences(_scipy_reverse_kl([-4.0, 4.0], [1.0, 1.0], [0.5, 0.5]), m0, log_s0)
+    assert np.linalg.eigvalsh(hessian)[0] < -0.1 < 0.1 < np.linalg.eigvalsh(hessian)[1]   # scipy: a saddle
+    with pytest.warns(RuntimeWarning, match="none of the 1 run"):
+        saddle = fit_gaussian(target, "reverse", init=(m0, math.exp(log_s0)))
+    assert not saddle.is_minimum and saddle.hessian_eigenvalues[0] < 0
+    np.testing.assert_allclose(saddle.hessian_eigenvalues.numpy(), np.linalg.eigvalsh(hessian), rtol=1e-3)
+    best = fit_gaussian(target, "reverse", init=[(m0, math.exp(log_s0)), (m0 + 0.5, 1.0)])   # a second start helps
+    assert best.is_minimum and best.n_starts == 2 and best.mean.item() == pytest.approx(4.0, abs=0.01)
+
+
+def test_too_few_steps_warn_that_the_fit_is_not_a_minimum():
+    with pytest.warns(RuntimeWarning, match="not a minimum"):
+        # starts away from the modes (the default starts include each component, where one step is nearly enough)
+        fit = fit_gaussian(two_modes(8.0), "reverse", init=[(0.5, 1.0), (2.0, 2.0), (-6.0, 0.5)], steps=1)
+    assert not fit.is_minimum
+
+
+def test_forward_default_fit_matches_moments_from_every_start():
+    target = two_modes(8.0, 0.3)
+    fit = fit_gaussian(target, "forward")
+    assert fit.is_minimum and all(run["is_minimum"] for run in fit.runs)
+    for run in fit.runs:                                        # the forward KL has a single stationary point
+        assert run["mean"].item() == pytest.approx(target.mean.item(), abs=1e-4)
+        assert run["std"].item() == pytest.approx(target.stddev.item(), abs=1e-4)
+
+
+def test_factorised_reverse_fit_is_the_conditional_variance_and_below_the_marginal():
+    # random SPD targets in 3 dimensions: s_i^2 = 1 / Lambda_ii = Sigma_ii - Sigma_{i,-i} Sigma_{-i,-i}^-1 Sigma_{-i,i}
+    # (the Schur complement, the variance of z_i given the rest), which is <= Sigma_ii
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        a = rng.standard_normal((3, 3))
+        cov = a @ a.T + 0.3 * np.eye(3)
+        target = MultivariateNormal(torch.tensor(rng.standard_normal(3)), torch.tensor(cov))
+        fit = fit_factorised_gaussian(target, "reverse")
+        assert fit.is_minimum
+        conditional = [cov[i, i] - cov[i, np.arange(3) != i] @ np.linalg.solve(
+            cov[np.ix_(np.arange(3) != i, np.arange(3) != i)], cov[np.arange(3) != i, i]) for i in range(3)]
+        np.testing.assert_allclose(fit.std.numpy() ** 2, conditional, rtol=1e-5)
+        assert np.all(fit.std.numpy() ** 2 <= np.diag(cov))
+
+
 def test_factorised_fits_hit_the_known_optima():
     cov = torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=torch.float64)
     target = MultivariateNormal(torch.tensor([1.0, -1.0], dtype=torch.float64), cov)
@@ -173,3 +290,42 @@ def test_fitting_rejects_bad_input():
 def test_every_function_names_the_bad_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e4, 1e5])
+@pytest.mark.parametrize("direction", ["reverse", "forward"])
+def test_fits_of_very_narrow_and_very_wide_targets_are_verified_minima(direction, scale):
+    # the old test compared raw Hessian eigenvalues with different units (1/s^2 along m, none along log s) and
+    # flagged these exact fits as "not a minimum". For p = N(0, Sigma), both KLs at q = p have, in the unit-free
+    # coordinates (m / s, log s), the Hessian diag(1, 2): d^2/dm^2 = 1/Sigma = 1/s^2 and d^2/d(log s)^2 = 2
+    target = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(scale, dtype=torch.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                    # no "not a minimum" warning
+        fit = fit_gaussian(target, direction)
+    assert fit.is_minimum and fit.std.item() / scale == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(fit.scaled_hessian_eigenvalues.numpy(), [1.0, 2.0], rtol=1e-4)
+    assert fit.newton_decrement < 1e-10
+    raw = np.sort([1 / scale**2, 2.0])                                  # the raw eigenvalues, by hand
+    np.testing.assert_allclose(fit.hessian_eigenvalues.numpy(), raw, rtol=1e-4)
+
+
+def test_a_gentle_slope_is_not_a_minimum():
+    # gradient 5e-6 along m and a small positive curvature 1e-4: the old absolute test (every gradient entry
+    # below 1e-5, smallest eigenvalue above 1e-8 max(1, largest)) accepted this point; the true minimum is at
+    # m = -0.05, and the Newton decrement g^2 / h = 2.5e-7 says how far from stationary it is
+    from vitools.divergences import _second_order
+    objective = lambda m, s: 5e-6 * m + 0.5e-4 * m**2 + torch.log(s) ** 2   # noqa: E731
+    gradient, eigenvalues, scaled, decrement, is_minimum = _second_order(
+        objective, torch.tensor(0.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
+    assert gradient.abs().max() < 1e-5 and eigenvalues[0] > 1e-8 * max(1.0, eigenvalues[-1].item())   # old rule: yes
+    assert decrement == pytest.approx(5e-6**2 / 1e-4, rel=1e-9) and not is_minimum
+
+
+def test_an_unverified_run_below_the_kept_minimum_warns():
+    from vitools.divergences import GaussianFit, _best_of
+    zero = torch.tensor(0.0, dtype=torch.float64)
+    verified = GaussianFit(zero, zero + 1, [], 1.0, torch.zeros(2), torch.ones(2), torch.ones(2), 0.0, True, (0.0, 1.0))
+    stuck = GaussianFit(zero, zero + 1, [], 0.5, torch.ones(2), torch.ones(2), torch.ones(2), 1.0, False, (1.0, 1.0))
+    with pytest.warns(RuntimeWarning, match=r"1 run\(s\) that did not end at a verified minimum reached a lower KL"):
+        best = _best_of([verified, stuck], "fit_gaussian")
+    assert best is verified and best.n_starts == 2

@@ -153,12 +153,16 @@ class Exercise:
                                f"Try `hint()`.")
 
     def hint(self) -> _Text:
-        """The next hint (they come in order; after the last one, the last again)."""
+        """The next hint (they come in order; after the last one, the last again, saying it was the last)."""
         if not self.hints:
             return _Text("No hints for this exercise.")
         i = min(self._hints_shown, len(self.hints) - 1)
+        repeat = self._hints_shown >= len(self.hints)
         self._hints_shown += 1
-        return _Text(f"**Hint {i + 1} of {len(self.hints)}.** {self.hints[i]}")
+        text = f"**Hint {i + 1} of {len(self.hints)}.** {self.hints[i]}"
+        if repeat:
+            text += "\n\n(That was the last hint; `solution()` shows the worked answer.)"
+        return _Text(text)
 
     def solution(self) -> _Text:
         """The discussion and the source code of the reference solution."""

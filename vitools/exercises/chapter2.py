@@ -8,93 +8,113 @@ from vitools.exercises._core import Exercise, Mistake, all_finite, register
 # ---------------------------------------------------------------- 2.1
 
 
-def kl_normal(mu_q, s_q, mu_p, s_p):
-    # -H(q) - E_q[log p], with E_q[(z - mu_p)^2] = s_q^2 + (mu_q - mu_p)^2
-    return np.log(s_p / s_q) + (s_q**2 + (mu_q - mu_p) ** 2) / (2 * s_p**2) - 0.5
+def kl_normal(m, s, mu, sd_p):
+    # KL(q || p) for q = N(m, s^2), p = N(mu, Sigma) with Sigma = sd_p^2: -H(q) - E_q[log p],
+    # with E_q[(z - mu)^2] = s^2 + (m - mu)^2
+    return np.log(sd_p / s) + (s**2 + (m - mu) ** 2) / (2 * sd_p**2) - 0.5
 
 
 register(Exercise(
     "2.1", "The KL divergence between two Gaussians", kl_normal,
     probes=[(0.0, 1.0, 0.0, 1.0), (1.0, 0.5, 0.3, 1.7), (-2.0, 2.0, 1.0, 0.8), (0.5, 3.0, 0.5, 1.0)],
     mistakes=[
-        Mistake(lambda mq, sq, mp, sp: kl_normal(mp, sp, mq, sq),
-                "You computed KL(p || q): the arguments of the divergence are swapped. KL(q || p) "
-                "averages under q, so q's variance sits in the numerator."),
-        Mistake(lambda mq, sq, mp, sp: np.log(sp / sq) + (sq + (mq - mp) ** 2) / (2 * sp) - 0.5,
-                "You treated s as a variance. Here s_q and s_p are standard deviations, so the "
-                "quadratic term needs s_q**2 and s_p**2."),
-        Mistake(lambda mq, sq, mp, sp: np.log(sq / sp) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5,
-                "Wrong sign in the log term: -H(q) contributes -log s_q and -E_q[log p] contributes "
-                "+log s_p, so it is log(s_p / s_q)."),
-        Mistake(lambda mq, sq, mp, sp: np.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2),
-                "You forgot the -1/2: it comes from q's own entropy, 1/2 log(2 pi e s_q^2). Check: "
+        Mistake(lambda m, s, mu, sd_p: kl_normal(mu, sd_p, m, s),
+                "You computed KL(p || q), the KL divergence of p from q: the arguments are swapped. KL(q || p) "
+                "averages under q, so q's variance s^2 sits in the numerator, over p's variance Sigma."),
+        Mistake(lambda m, s, mu, sd_p: np.log(sd_p / s) + (s + (m - mu) ** 2) / (2 * sd_p) - 0.5,
+                "You treated the scales as variances. Here s and sd_p = sqrt(Sigma) are standard deviations, so "
+                "the quadratic term needs s**2 and sd_p**2."),
+        Mistake(lambda m, s, mu, sd_p: 0.5 * np.log(sd_p / s) + (s + (m - mu) ** 2) / (2 * sd_p) - 0.5,
+                "You treated the scales as variances throughout: 1/2 log(Sigma / s^2) with Sigma and s^2 replaced "
+                "by sd_p and s. That is the KL for variances s and sd_p, but the arguments are standard "
+                "deviations: use s**2 and sd_p**2 (the log term is then log(sd_p / s))."),
+        Mistake(lambda m, s, mu, sd_p: np.log(sd_p**2 / s**2) + (s**2 + (m - mu) ** 2) / (2 * sd_p**2) - 0.5,
+                "The log term is missing its 1/2: -H(q) - E_q[log p] contributes 1/2 log(Sigma / s^2) = "
+                "log(sd_p / s), not log(sd_p**2 / s**2)."),
+        Mistake(lambda m, s, mu, sd_p: -kl_normal(m, s, mu, sd_p),
+                "Your KL is negative, and a KL divergence never is: the sign is flipped. KL(q || p) = "
+                "E_q[log q] - E_q[log p], q's log-density first."),
+        Mistake(lambda m, s, mu, sd_p: np.log(s / sd_p) + (s**2 + (m - mu) ** 2) / (2 * sd_p**2) - 0.5,
+                "Wrong sign in the log term: -H(q) contributes -log s and -E_q[log p] contributes "
+                "+log sqrt(Sigma), so it is log(sd_p / s)."),
+        Mistake(lambda m, s, mu, sd_p: np.log(sd_p / s) + (s**2 + (m - mu) ** 2) / (2 * sd_p**2),
+                "You forgot the -1/2: it comes from q's own entropy, 1/2 log(2 pi e s^2). Check: "
                 "your formula gives 1/2, not 0, when q = p."),
-        Mistake(lambda mq, sq, mp, sp: np.log(sp / sq) + sq**2 / (2 * sp**2) - 0.5,
-                "You left out the means: E_q[(z - mu_p)^2] = s_q^2 + (mu_q - mu_p)^2, not s_q^2."),
+        Mistake(lambda m, s, mu, sd_p: np.log(sd_p / s) + s**2 / (2 * sd_p**2) - 0.5,
+                "You left out the means: E_q[(z - mu)^2] = s^2 + (m - mu)^2, not s^2."),
     ],
     checks=[all_finite],
     hints=["Write KL(q || p) = E_q[log q(z)] - E_q[log p(z)] and expand both log-densities.",
-           "E_q[(z - mu_p)^2] = Var_q[z] + (E_q[z] - mu_p)^2 = s_q^2 + (mu_q - mu_p)^2."],
-    discussion=("E_q[log q] = -1/2 log(2 pi e s_q^2) and E_q[log p] = -1/2 log(2 pi s_p^2) - "
-                "(s_q^2 + (mu_q - mu_p)^2) / (2 s_p^2). Subtracting, the 2 pi cancels and the e leaves "
-                "the -1/2: KL = log(s_p / s_q) + (s_q^2 + (mu_q - mu_p)^2) / (2 s_p^2) - 1/2. It is zero "
-                "exactly when mu_q = mu_p and s_q = s_p, and grows quadratically with the mean gap."),
+           "E_q[(z - mu)^2] = Var_q[z] + (E_q[z] - mu)^2 = s^2 + (m - mu)^2."],
+    discussion=("E_q[log q] = -1/2 log(2 pi e s^2) and E_q[log p] = -1/2 log(2 pi Sigma) - "
+                "(s^2 + (m - mu)^2) / (2 Sigma). Subtracting, the 2 pi cancels and the e leaves "
+                "the -1/2: KL(q || p) = log(sqrt(Sigma) / s) + (s^2 + (m - mu)^2) / (2 Sigma) - 1/2. It is zero "
+                "exactly when m = mu and s^2 = Sigma; the mean enters only through (m - mu)^2 / (2 Sigma), half the "
+                "squared gap measured in units of p's standard deviation sqrt(Sigma)."),
 ))
 
 # ---------------------------------------------------------------- 2.2
 
-DISTANCE, START = 6.0, 2.0
-
-
 def reverse_fit_mean():
-    fit = fit_gaussian(two_mode_target(DISTANCE), "reverse", init=(START, 1.0))
+    # modes at -3.5 and +3.5 (Delta = 7, equal weights); one run of the reverse fit from m = 1, s = 1
+    fit = fit_gaussian(two_mode_target(7.0), "reverse", init=(1.0, 1.0))
     return fit.mean.item()
 
 
 register(Exercise(
     "2.2", "Where does the reverse fit go?", reverse_fit_mean, atol=0.1, rtol=0.0,
     mistakes=[
-        Mistake(lambda: -reverse_fit_mean(),
-                "That is the other mode. Started at m = 2, q already overlaps the right-hand mode; the "
-                "gradient of KL(q || p) pulls it further in, not across the valley between the modes."),
-        Mistake(lambda: 0.0,
-                "m = 0 is the target's mean, where the forward fit (moment matching) goes, and where the "
-                "reverse fit settles only from a start near the middle. From m = 2 the reverse fit seeks "
-                "the nearer mode."),
+        Mistake(lambda: 3.5,
+                "That is the nearer mode, +3.5, which is where a start at m = 1.5 or beyond would end. From m = 1 "
+                "with s = 1, q sits in the valley, where log p is very low; the steepest way down widens q (the "
+                "gradient is about -1.7 in log s against -1.3 in m), and once q straddles both modes it "
+                "settles in the broad middle basin."),
+        Mistake(lambda: -3.5,
+                "That is the far mode. The run starts right of the centre and never crosses to the left: at the "
+                "start the gradient pushes m to the right and s up, and nothing pulls q leftwards past the middle."),
+        Mistake(lambda: 1.0,
+                "That is where the run starts. q = N(1, 1) sits in the low valley between the modes and is far "
+                "from a minimum: the gradient of KL(q || p) there is large (about -1.3 in m and -1.7 in log s)."),
     ],
-    hints=["Which mode does q overlap at the start? Reverse KL penalises q for mass where p is small.",
-           "Run vitools.divergences.fit_gaussian(target, 'reverse', init=(2.0, 1.0)) to check your guess."],
-    discussion=("Started at m = 2 with s = 1, q sits mostly on the right-hand mode. Reverse KL charges q "
-                "for every bit of mass it puts where p is small, so moving towards the valley at 0 costs "
-                "more than it gains: q slides onto the mode at +3 (m = 2.98, s = 1.02; the pull of the far "
-                "mode's tail keeps m just short of 3). Its KL is close to log 2, the price of ignoring "
-                "half of p."),
+    hints=["At the start, q = N(1, 1) covers mostly the valley between the modes. Which lowers KL(q || p) "
+           "faster there: moving m, or widening s?",
+           "Run vitools.divergences.fit_gaussian(two_mode_target(7.0), 'reverse', init=(1.0, 1.0)) to check "
+           "your guess."],
+    discussion=("Started at m = 1 with s = 1, q lies mostly in the valley between the modes at -3.5 and +3.5, "
+                "where log p is very low. Reverse KL, the KL divergence of q from p, KL(q || p), charges q for "
+                "that mass; the fastest relief is to widen q until it reaches both modes, and once it straddles "
+                "them it is in the broad middle basin: the run ends at m = 0, s = 3.11, with KL 1.30 nats. That "
+                "is a local minimum, not the best fit: a q on one mode has KL about log 2 = 0.69 (where that q "
+                "has its mass, p is about q / 2, so E_q[log q - log p] is about log 2). A start at m = 1.2 already ends on the mode at +3.5, which is why fit_gaussian without init runs from "
+                "several starts and keeps the lowest verified minimum."),
 ))
 
 # ---------------------------------------------------------------- 2.3
 
 
-def kl_bernoulli(a, b):
-    return a * np.log(a / b) + (1 - a) * np.log((1 - a) / (1 - b))
+def kl_bernoulli(mu1, mu2):
+    return mu1 * np.log(mu1 / mu2) + (1 - mu1) * np.log((1 - mu1) / (1 - mu2))
 
 
 register(Exercise(
     "2.3", "The KL divergence between two coins", kl_bernoulli,
     probes=[(0.3, 0.6), (0.9, 0.5), (0.5, 0.5), (0.05, 0.2)],
     mistakes=[
-        Mistake(lambda a, b: kl_bernoulli(b, a), "That is KL(Bernoulli(b) || Bernoulli(a)): the direction is "
-                                                 "swapped. The first argument is the one you average under."),
-        Mistake(lambda a, b: a * np.log(a / b), "You kept only the outcome 1. The outcome 0 has probability "
-                                                "1 - a under the first coin and contributes too."),
-        Mistake(lambda a, b: kl_bernoulli(a, b) / np.log(2), "Those are bits (log base 2); the book works "
-                                                             "in nats, with natural logarithms."),
-        Mistake(lambda a, b: -kl_bernoulli(a, b), "Wrong sign: it is sum p log(p / q), which is never negative."),
+        Mistake(lambda mu1, mu2: kl_bernoulli(mu2, mu1),
+                "That is KL(Ber(mu2) || Ber(mu1)), the KL divergence of Ber(mu2) from Ber(mu1): the direction is "
+                "swapped. The first argument is the one you average under."),
+        Mistake(lambda mu1, mu2: mu1 * np.log(mu1 / mu2), "You kept only the outcome 1. The outcome 0 has "
+                                                          "probability 1 - mu1 under the first coin and contributes too."),
+        Mistake(lambda mu1, mu2: kl_bernoulli(mu1, mu2) / np.log(2), "Those are bits (log base 2); the book works "
+                                                                     "in nats, with natural logarithms."),
+        Mistake(lambda mu1, mu2: -kl_bernoulli(mu1, mu2), "Wrong sign: it is sum p log(p / q), which is never negative."),
     ],
     checks=[all_finite],
-    hints=["A Bernoulli(a) coin is the distribution (1 - a, a) over the outcomes 0 and 1."],
-    discussion=("KL(Ber(a) || Ber(b)) = a log(a / b) + (1 - a) log((1 - a) / (1 - b)), the discrete "
-                "definition with two outcomes. It is 0 only when a = b, infinite when b is 0 or 1 and a "
-                "is not, and in general KL(Ber(a) || Ber(b)) != KL(Ber(b) || Ber(a))."),
+    hints=["A Bernoulli(mu) coin is the distribution (1 - mu, mu) over the outcomes 0 and 1."],
+    discussion=("KL(Ber(mu1) || Ber(mu2)) = mu1 log(mu1 / mu2) + (1 - mu1) log((1 - mu1) / (1 - mu2)), the "
+                "discrete definition with two outcomes. It is 0 only when mu1 = mu2, infinite when mu2 is 0 or 1 "
+                "and mu1 is not, and in general KL(Ber(mu1) || Ber(mu2)) != KL(Ber(mu2) || Ber(mu1)): for "
+                "mu1 = 0.5, mu2 = 0.9 the two are 0.511 and 0.368 nats."),
 ))
 
 # ---------------------------------------------------------------- 2.4
@@ -106,7 +126,7 @@ def triangle_counterexample():
 
 def _three_distributions(value):
     if value.ndim != 2 or value.shape[0] != 3 or value.shape[1] < 2:
-        return "Give three distributions over the same outcomes, as an array of shape (3, n) with n >= 2."
+        return "Give three distributions over the same outcomes, as an array of shape (3, n) with n >= 2 outcomes."
     if np.any(value < 0) or not np.allclose(value.sum(axis=1), 1.0, atol=1e-6):
         return "Each of the three rows must be a probability distribution: non-negative and summing to 1."
     return None
@@ -125,7 +145,7 @@ def _violates_triangle(value):
 register(Exercise(
     "2.4", "KL is not a distance", triangle_counterexample,
     checks=[_three_distributions], accept=_violates_triangle,
-    hints=["A distance would satisfy d(p, r) <= d(p, q) + d(q, r) for every q.",
+    hints=["A distance would satisfy dist(p, r) <= dist(p, q) + dist(q, r) for every q.",
            "Two outcomes are enough. Put p = (0.9, 0.1), r = (0.1, 0.9), and try q in between."],
     discussion=("With p = (0.9, 0.1), q = (0.5, 0.5), r = (0.1, 0.9): KL(p || r) = 0.8 log 9 = 1.76, while "
                 "KL(p || q) + KL(q || r) = 0.37 + 0.51 = 0.88. Going through q is 'shorter' than going "
@@ -136,28 +156,28 @@ register(Exercise(
 # ---------------------------------------------------------------- 2.5
 
 
-def gaussian_entropy_from_variance(v):
-    return 0.5 * np.log(2 * np.pi * np.e * v)   # v is the variance s^2
+def entropy_from_variance(variance):
+    return 0.5 * np.log(2 * np.pi * np.e * variance)   # the variance is s^2, not the standard deviation s
 
 
 register(Exercise(
-    "2.5", "Entropy of a Gaussian with variance v", gaussian_entropy_from_variance,
+    "2.5", "Entropy of a Gaussian from its variance", entropy_from_variance,
     probes=[(1.0,), (0.01,), (4.0,), (1 / (2 * np.pi * np.e),)],
     mistakes=[
-        Mistake(lambda v: 0.5 * np.log(2 * np.pi * np.e * v**2),
-                "You squared the variance. 1/2 log(2 pi e s^2) takes the standard deviation s; with the "
-                "variance v = s^2 it is 1/2 log(2 pi e v)."),
-        Mistake(lambda v: 0.5 * np.log(2 * np.pi * v),
-                "You lost the e: the expected squared distance E[(z - m)^2] / (2 v) = 1/2 adds 1/2 = "
+        Mistake(lambda variance: 0.5 * np.log(2 * np.pi * np.e * variance**2),
+                "You squared the variance. 1/2 log(2 pi e s^2) takes the square of the standard deviation s, "
+                "which is the variance itself: 1/2 log(2 pi e * variance)."),
+        Mistake(lambda variance: 0.5 * np.log(2 * np.pi * variance),
+                "You lost the e: the expected squared distance E[(z - m)^2] / (2 s^2) = 1/2 adds 1/2 = "
                 "1/2 log e."),
-        Mistake(lambda v: np.log(2 * np.pi * np.e * v), "You dropped the 1/2 in front of the log."),
-        Mistake(lambda v: -0.5 * np.log(2 * np.pi * np.e * v),
-                "Wrong sign: entropy is -E[log p], and -log N(z; m, v) = 1/2 log(2 pi v) + (z - m)^2 / (2 v)."),
+        Mistake(lambda variance: np.log(2 * np.pi * np.e * variance), "You dropped the 1/2 in front of the log."),
+        Mistake(lambda variance: -0.5 * np.log(2 * np.pi * np.e * variance),
+                "Wrong sign: entropy is -E[log p], and -log N(z; m, s^2) = 1/2 log(2 pi s^2) + (z - m)^2 / (2 s^2)."),
     ],
     checks=[all_finite],
-    hints=["H = -E[log N(z; m, v)]. Write out log N and take the expectation term by term."],
-    discussion=("-log N(z; m, v) = 1/2 log(2 pi v) + (z - m)^2 / (2 v); its expectation is 1/2 log(2 pi v) + "
-                "1/2 = 1/2 log(2 pi e v). With the standard deviation s it reads 1/2 log(2 pi e s^2): one of "
-                "the source notes writes this formula for 'variance sigma', mixing the two up. It is zero "
-                "at v = 1/(2 pi e) and negative for narrower Gaussians."),
+    hints=["H = -E[log N(z; m, s^2)] with s^2 the variance. Write out log N and take the expectation term by term."],
+    discussion=("-log N(z; m, s^2) = 1/2 log(2 pi s^2) + (z - m)^2 / (2 s^2); its expectation is 1/2 log(2 pi s^2) + "
+                "1/2 = 1/2 log(2 pi e s^2), and s^2 is the variance. A common slip puts the variance in the place "
+                "of the standard deviation and writes 1/2 log(2 pi e (s^2)^2), which is off by 1/2 log s^2. The "
+                "entropy is zero at variance 1/(2 pi e) and negative for narrower Gaussians."),
 ))

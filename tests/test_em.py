@@ -9,6 +9,16 @@ from vitools.em import (GaussianMixtureEM, component_log_joint, fit_by_gradient_
                         mixture_elbo, responsibilities)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tensors are tiny: with several intra-op threads on a loaded machine torch spends its time
+    synchronising them (a 150-iteration variational EM run went from 0.4 s to 20 s). One thread is faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def blobs():
     """600 points from 3 well-separated 2-D Gaussians, and an init: 3 data points, I, equal weights."""
@@ -257,7 +267,7 @@ def test_degenerate_fits_raise_instead_of_returning_nan():
 # ---------------------------------------------------------------- variational EM (linear-Gaussian model)
 
 from sklearn.decomposition import PCA  # noqa: E402
-from torch.distributions import MultivariateNormal, kl_divergence  # noqa: E402
+from torch.distributions import MultivariateNormal, Normal, kl_divergence  # noqa: E402
 
 from vitools.em import best_q_in_family, ppca_maximum_likelihood, variational_em  # noqa: E402
 from vitools.lvm import LinearGaussianLVM  # noqa: E402
@@ -339,3 +349,214 @@ def test_variational_em_rejects_bad_input(linear_gaussian_data):
         variational_em(x, 3, init=start)
     with pytest.raises(ValueError, match="at least two rows"):
         variational_em(x[:1], 2)
+
+
+# ---------------------------------------------------------------- Fisher's identity and EM's fixed points
+
+from vitools.em import expected_complete_log_likelihood  # noqa: E402
+
+
+def autograd_gradients(x, theta, theta_t):
+    """Autograd of l and of Q(., theta_t) (responsibilities of theta_t written out, detached) at theta."""
+    params = [torch.as_tensor(p, dtype=torch.float64).clone().requires_grad_() for p in theta]
+    grad_l = torch.autograd.grad(log_likelihood(x, *params), params)
+    resp = responsibilities(x, *theta_t).detach()
+    grad_q = torch.autograd.grad((resp * component_log_joint(x, *params)).sum(1).mean(), params)
+    return grad_l, grad_q
+
+
+def test_fisher_identity_and_the_m_step_zero_of_q_not_of_l(blobs):
+    x, init = blobs
+    em = GaussianMixtureEM(3, reg_covar=0.0).fit(x, *init, max_iter=300, tol=1e-12)
+    theta_0, theta_1 = em.history_[0], em.history_[1]
+    for theta in (theta_0, theta_1, em.history_[3]):           # grad l(theta_t) = grad Q(., theta_t) at theta_t
+        for a, b in zip(*autograd_gradients(x, theta, theta)):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    grad_l, grad_q = autograd_gradients(x, theta_1, theta_0)
+    # the closed-form M-step (gmm-m-step) is the stationary point of Q(., theta_0) in the means and covariances ...
+    assert grad_q[1].abs().max() < 1e-12 and grad_q[2].abs().max() < 1e-10
+    # ... but not of l: the responsibilities moved with theta
+    assert grad_l[1].norm() > 1e-2 and grad_l[2].norm() > 1e-2
+    # at convergence (a fixed point) l is stationary too
+    grad_l_end, _ = autograd_gradients(x, em.history_[-1], em.history_[-1])
+    assert em.converged_ and grad_l_end[1].norm() < 1e-5 and grad_l_end[2].norm() < 1e-5
+    # the public helper is Q itself: Q(theta_0, theta_0) + average entropy of the responsibilities = l(theta_0)
+    resp = responsibilities(x, *theta_0)
+    entropy = torch.special.entr(resp).sum(1).mean()
+    assert (expected_complete_log_likelihood(x, resp, *theta_0) + entropy).item() == pytest.approx(
+        log_likelihood(x, *theta_0).item(), abs=1e-10)
+
+
+def test_exercise_3_4_reference_is_autograd_and_not_zero_after_an_m_step():
+    from vitools.exercises import exercise
+
+    ex = exercise("3.4")
+    for X, w, mu, S in ex.probes:
+        means = torch.as_tensor(mu).clone().requires_grad_()
+        (grad,) = torch.autograd.grad(log_likelihood(X, w, means, S), means)
+        np.testing.assert_allclose(ex.reference(X, w, mu, S), grad.numpy(), rtol=1e-8, atol=1e-12)
+    assert np.abs(ex.reference(*ex.probes[1])).max() > 1e-2    # the second probe is an M-step's output
+
+
+# ---------------------------------------------------------------- closed forms against general-purpose optimisers
+
+from scipy import optimize  # noqa: E402
+
+
+def test_ppca_closed_form_matches_a_general_optimiser(linear_gaussian_data):
+    x, _ = linear_gaussian_data
+    closed = ppca_maximum_likelihood(x, 2)
+    xbar, eye = x.mean(0), torch.eye(5, dtype=torch.float64)
+
+    def negative_l(v):
+        v = torch.as_tensor(v).requires_grad_()
+        W = v[:10].reshape(5, 2)
+        value = -MultivariateNormal(xbar, W @ W.T + v[10].exp() * eye).log_prob(x).mean()
+        value.backward()
+        return value.item(), v.grad.numpy()
+
+    start = np.concatenate([np.random.default_rng(0).normal(size=10), [0.0]])       # a random start
+    res = optimize.minimize(negative_l, start, jac=True, method="L-BFGS-B", options=dict(gtol=1e-10, ftol=1e-15, maxiter=3000))
+    assert -res.fun == pytest.approx(closed.log_marginal(x).mean().item(), abs=1e-9)
+    W = res.x[:10].reshape(5, 2)
+    np.testing.assert_allclose(W @ W.T, (closed.W @ closed.W.T).numpy(), atol=1e-5)
+    assert np.exp(res.x[10]) == pytest.approx(closed.sigma**2, rel=1e-5)
+
+
+def test_ppca_keeping_any_other_eigenvalues_is_a_worse_stationary_point():
+    # steps 3-5 of the derivation: every L-subset of eigenvectors with nu_i > sigma^2 gives a stationary point;
+    # the top L is the best. A spread-out spectrum (about 1, ..., 5) makes several subsets valid.
+    from itertools import combinations
+
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(400, 5)) * np.sqrt([1.0, 2.0, 3.0, 4.0, 5.0]))
+    centred = x - x.mean(0)
+    nu, U = torch.linalg.eigh(centred.T @ centred / len(x))
+    best = ppca_maximum_likelihood(x, 2).log_marginal(x).mean().item()
+    values = {}
+    for kept in combinations(range(5), 2):
+        discarded = [j for j in range(5) if j not in kept]
+        sigma2 = nu[discarded].mean()
+        if not torch.all(nu[list(kept)] > sigma2):
+            continue
+        W = (U[:, list(kept)] * (nu[list(kept)] - sigma2).sqrt()).requires_grad_()
+        s2 = sigma2.clone().requires_grad_()
+        value = MultivariateNormal(x.mean(0), W @ W.T + s2 * torch.eye(5, dtype=torch.float64)).log_prob(x).mean()
+        grads = torch.autograd.grad(value, (W, s2))
+        assert max(g.abs().max().item() for g in grads) < 1e-10               # a stationary point
+        values[kept] = value.item()
+    top = (3, 4)                                                              # eigh sorts ascending
+    assert len(values) >= 3 and values[top] == pytest.approx(best, abs=1e-12)
+    assert all(v < best - 1e-3 for k, v in values.items() if k != top)
+
+
+def test_ppca_score_gap_to_scikit_learn_is_the_n_minus_one_rescaling(linear_gaussian_data):
+    x, _ = linear_gaussian_data
+    n, d = x.shape
+    eta = n / (n - 1)
+    drop = ppca_maximum_likelihood(x, 2).log_marginal(x).mean().item() - PCA(n_components=2).fit(x.numpy()).score(x.numpy())
+    assert drop == pytest.approx(d / 2 * (np.log(eta) + 1 / eta - 1), abs=1e-11)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_vem_m_step_matches_a_numerical_optimiser_of_the_elbo(linear_gaussian_data, constrained):
+    from vitools.em import _lvm_m_step
+
+    x, start = linear_gaussian_data
+    zeros = torch.zeros(5, 2, dtype=torch.bool)
+    zeros[0, 1] = constrained
+    q = best_q_in_family(start, x, "diagonal")
+    closed = _lvm_m_step(x, q, zeros)
+    free = ~zeros.flatten()
+
+    m, cov = q.mean, q.covariance_matrix
+
+    def negative_elbo(v):   # -(1/N) sum_n E_{q_n}[log N(x_n; W z + b, sigma^2 I)], the part of the ELBO that depends on theta
+        v = torch.as_tensor(v).requires_grad_()
+        W = torch.zeros(10, dtype=torch.float64).masked_scatter(free, v[:int(free.sum())]).reshape(5, 2)
+        b, sigma2 = v[-6:-1], v[-1].exp()
+        log_density_at_mean = Normal(m @ W.T + b, sigma2.sqrt()).log_prob(x).sum(1)
+        value = -(log_density_at_mean - torch.einsum("dl,nlk,dk->n", W, cov, W) / (2 * sigma2)).mean()
+        value.backward()
+        return value.item(), v.grad.numpy()
+
+    v0 = np.concatenate([np.zeros(int(free.sum())), x.mean(0).numpy(), [0.0]])
+    res = optimize.minimize(negative_elbo, v0, jac=True, method="L-BFGS-B", options=dict(gtol=1e-10, ftol=1e-15))
+    assert -res.fun == pytest.approx(closed.elbo_terms(x, q)["expected_log_likelihood"].mean().item(), abs=1e-9)
+    np.testing.assert_allclose(res.x[:int(free.sum())], closed.W.flatten()[free].numpy(), atol=1e-4)
+    np.testing.assert_allclose(res.x[-6:-1], closed.b.numpy(), atol=1e-4)
+    assert np.exp(res.x[-1] / 2) == pytest.approx(closed.sigma, rel=1e-5)
+    assert (closed.W[zeros] == 0).all()
+
+
+def test_without_the_rotation_symmetry_variational_em_loses_likelihood(linear_gaussian_data):
+    x, start = linear_gaussian_data
+    zeros = torch.zeros(5, 2, dtype=torch.bool)
+    zeros[0, 1] = True
+    optimum = ppca_maximum_likelihood(x, 2).log_marginal(x).mean().item()
+    exact = variational_em(x, 2, "full", n_iter=150, init=LinearGaussianLVM(start.W.masked_fill(zeros, 0), start.b, 1.0),
+                           W_zeros=zeros)
+    assert exact.log_marginal[-1] == pytest.approx(optimum, abs=1e-6)      # the constraint removes no p(x)
+    run = variational_em(x, 2, "diagonal", n_iter=150, seed=0, W_zeros=zeros)   # a random start (chapter 3 uses another)
+    longer = variational_em(x, 2, "diagonal", n_iter=300, init=run.model, W_zeros=zeros)   # 300 more iterations
+    assert run.model.W[0, 1] == 0 and abs(longer.log_marginal[-1] - run.log_marginal[-1]) < 1e-6   # converged
+    assert optimum - longer.log_marginal[-1] > 0.01                    # (with W free it reaches the optimum: chapter 3)
+
+
+# ---------------------------------------------------------------- chapter 3's exercises: the claims in their feedback
+
+def test_exercise_3_1_dividing_by_c_gets_its_own_message():
+    from vitools.exercises import exercise
+
+    feedback = exercise("3.1").check(lambda r: r.sum(0) / r.shape[1])          # N_c / C, written by a student
+    assert not feedback.passed and "divided by C" in feedback.message and "evidence" not in feedback.message
+
+
+def test_exercise_3_2_underflow_threshold_and_broadcast_mistake():
+    from scipy import special
+
+    from vitools.exercises import exercise
+
+    naive = lambda lj: np.exp(lj) / np.exp(lj).sum(axis=1, keepdims=True)    # noqa: E731
+    row = np.array([[-700.0, -702.0, -705.0]])
+    np.testing.assert_allclose(naive(row), special.softmax(row, axis=1), rtol=1e-12)   # -700 is still fine
+    assert np.exp(-745.0) > 0 and np.exp(-746.0) == 0                                  # float64's underflow
+    ex = exercise("3.2")
+    with np.errstate(all="ignore"):
+        assert np.isnan(naive(ex.probes[0][0])).any()                                  # the first probe breaks it
+
+    def forgot_keepdims(lj):
+        s = lj - lj.max(axis=1)
+        return np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+
+    feedback = ex.check(forgot_keepdims)
+    assert not feedback.passed and "keepdims=True" in feedback.message and "before exp" not in feedback.message
+
+
+def test_exercise_3_3_mistakes_are_what_their_messages_say():
+    from vitools.data import eye_colour_table
+    from vitools.exercises import exercise
+    from vitools.marginal import normalise
+
+    table, colours, nationalities = eye_colour_table()
+    assert colours[2] == "green" and len(nationalities) == 8
+    joint = normalise(table)[2]
+    q, posterior = np.full(8, 1 / 8), joint / joint.sum()
+    ex = exercise("3.3")
+    values = {m.message.split(":")[0]: float(m.make()) for m in ex.mistakes}
+    by_posterior = next(v for k, v in values.items() if "ELBO - log p(x)" in k)
+    assert by_posterior == pytest.approx(np.sum(q * np.log(posterior / q)), abs=1e-12)   # posterior in the numerator
+    assert by_posterior == pytest.approx(-stats.entropy(q, posterior), abs=1e-12)
+    no_entropy = next(v for k, v in values.items() if "E_q[log p(x, z)] alone" in k)
+    assert no_entropy == pytest.approx(np.sum(q * np.log(joint)), abs=1e-12)              # E_q log p(x, z)
+    assert ex.expected() - no_entropy == pytest.approx(np.log(8), abs=1e-12)              # H(uniform) = log 8
+
+
+def test_exercise_3_4_rejects_a_transposed_or_summed_answer():
+    from vitools.exercises import exercise
+
+    ex = exercise("3.4")
+    C, D = ex.probes[0][2].shape
+    assert C != D
+    assert "shape" in ex.check(lambda *a: ex.reference(*a).T).message
+    feedback = ex.check(lambda X, *a: len(X) * ex.reference(X, *a))
+    assert not feedback.passed and "summed over the data points" in feedback.message

@@ -3,9 +3,9 @@
     p(z) = N(0, I_L),    p(x | z) = N(W z + b, sigma^2 I_D)
 
 Integrating z out gives p(x) = N(b, W W^T + sigma^2 I_D), and Bayes' rule gives the Gaussian
-posterior p(z | x) = N(m, S) with
+posterior p(z | x) = N(mu_{z|x}, Sigma_{z|x}) with
 
-    S = (I_L + W^T W / sigma^2)^{-1},    m = S W^T (x - b) / sigma^2.
+    Sigma_{z|x} = (I_L + W^T W / sigma^2)^{-1},    mu_{z|x} = Sigma_{z|x} W^T (x - b) / sigma^2.
 """
 
 import math
@@ -97,15 +97,16 @@ class LinearGaussianLVM:
         return self.marginal().log_prob(self._as_x(x))
 
     def posterior(self, x) -> MultivariateNormal:
-        """Exact p(z | x) = N(m, S), S = (I + W^T W / sigma^2)^{-1}, m = S W^T (x - b) / sigma^2.
+        """Exact p(z | x) = N(mu_{z|x}, Sigma_{z|x}), Sigma_{z|x} = (I + W^T W / sigma^2)^{-1},
+        mu_{z|x} = Sigma_{z|x} W^T (x - b) / sigma^2.
 
         Batch shape (N,) for ``x`` of shape (N, D).
         """
         x = self._as_x(x)
         # Never form I + W^T W / sigma^2: for tiny sigma that rounds the I away. Instead a QR factorisation
         # B = Q R of B = [W / sigma; I_L] (so B^T B is the precision), with columns in reverse order J:
-        # then S = J R^{-1} R^{-T} J and J R^{-1} J is lower triangular (S's Cholesky factor), and
-        # m = J R^{-1} Q^T [(x - b) / sigma; 0] is the least-squares solution, computed stably.
+        # then Sigma_{z|x} = J R^{-1} R^{-T} J and J R^{-1} J is lower triangular (its Cholesky factor), and
+        # mu_{z|x} = J R^{-1} Q^T [(x - b) / sigma; 0] is the least-squares solution, computed stably.
         eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
         q, r = torch.linalg.qr(torch.cat([self.W / self.sigma, eye]).flip(-1))
         sign = torch.sign(torch.diagonal(r))                      # make R's diagonal positive
@@ -115,14 +116,16 @@ class LinearGaussianLVM:
         return MultivariateNormal(m, scale_tril=r_inv.flip(-2, -1).expand(*x.shape[:-1], -1, -1))
 
     def elbo_terms(self, x, q: MultivariateNormal) -> dict:
-        """Every term of the ELBO in closed form, for Gaussian q(z) = N(m, S), one per row of ``x``.
+        """Every term of ELBO(x; theta, q) in closed form, for Gaussian q(z) = N(m, Sigma_q), one per row of ``x``.
+
+        (Sigma_q is q's covariance, diag(s^2) for a factorised q.)
 
         With r = x - W m - b:
 
-        - ``expected_log_likelihood``: E_q[log p(x | z)] = -D/2 log(2 pi sigma^2) - (|r|^2 + tr(W S W^T)) / (2 sigma^2)
-        - ``expected_log_prior``:      E_q[log p(z)] = -L/2 log(2 pi) - (tr S + |m|^2) / 2
-        - ``entropy``:                 H(q) = 1/2 log det(2 pi e S)
-        - ``kl_to_prior``:             KL(q || p(z)) = (tr S + |m|^2 - L - log det S) / 2
+        - ``expected_log_likelihood``: E_q[log p(x | z)] = -D/2 log(2 pi sigma^2) - (|r|^2 + tr(W Sigma_q W^T)) / (2 sigma^2)
+        - ``expected_log_prior``:      E_q[log p(z)] = -L/2 log(2 pi) - (tr Sigma_q + |m|^2) / 2
+        - ``entropy``:                 H(q) = 1/2 log det(2 pi e Sigma_q)
+        - ``kl_to_prior``:             KL(q || p(z)) = (tr Sigma_q + |m|^2 - L - log det Sigma_q) / 2
         - ``expected_log_joint``:      E_q[log p(x, z)], the sum of the first two
         - ``elbo``: E_q[log p(x | z)] - KL(q || p(z)) = E_q[log p(x, z)] + H(q)
 
@@ -142,18 +145,18 @@ class LinearGaussianLVM:
         if q.batch_shape not in (torch.Size(), x.shape[:-1]):
             raise ValueError(f"q must have batch shape () or {tuple(x.shape[:-1])}, one q per row of x; "
                              f"got {tuple(q.batch_shape)}")
-        m, S, T = q.mean.to(self.W), q.covariance_matrix.to(self.W), q.scale_tril.to(self.W)   # S = T T^T
+        m, cov_q, T = q.mean.to(self.W), q.covariance_matrix.to(self.W), q.scale_tril.to(self.W)   # Sigma_q = T T^T
         residual = x - m @ self.W.T - self.b
-        trace_S = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)
-        trace_WSW = (self.W @ T).pow(2).sum((-2, -1))       # tr(W S W^T) = |W T|_F^2: stays accurate for tiny sigma
-        log_det_S = 2 * torch.log(torch.diagonal(T, dim1=-2, dim2=-1)).sum(-1)
+        trace_cov = torch.diagonal(cov_q, dim1=-2, dim2=-1).sum(-1)
+        trace_W_cov_W = (self.W @ T).pow(2).sum((-2, -1))       # tr(W Sigma_q W^T) = |W T|_F^2: stays accurate for tiny sigma
+        log_det_cov = 2 * torch.log(torch.diagonal(T, dim1=-2, dim2=-1)).sum(-1)
         D, L = self.x_dim, self.z_dim
         terms = {
             "expected_log_likelihood": -0.5 * D * math.log(2 * math.pi * self.sigma**2)
-            - ((residual**2).sum(-1) + trace_WSW) / (2 * self.sigma**2),
-            "expected_log_prior": -0.5 * L * math.log(2 * math.pi) - 0.5 * (trace_S + (m**2).sum(-1)),
-            "entropy": 0.5 * (L * math.log(2 * math.pi * math.e) + log_det_S),
-            "kl_to_prior": 0.5 * (trace_S + (m**2).sum(-1) - L - log_det_S),
+            - ((residual**2).sum(-1) + trace_W_cov_W) / (2 * self.sigma**2),
+            "expected_log_prior": -0.5 * L * math.log(2 * math.pi) - 0.5 * (trace_cov + (m**2).sum(-1)),
+            "entropy": 0.5 * (L * math.log(2 * math.pi * math.e) + log_det_cov),
+            "kl_to_prior": 0.5 * (trace_cov + (m**2).sum(-1) - L - log_det_cov),
         }
         terms["expected_log_joint"] = terms["expected_log_likelihood"] + terms["expected_log_prior"]
         terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]

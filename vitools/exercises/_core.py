@@ -248,5 +248,5 @@ def sums_to_one(value) -> str | None:
     total = value.sum(axis=-1)
     if not np.allclose(total, 1.0, atol=1e-6):
         return (f"Your answer is not normalised: its entries sum to {np.ravel(total)[0]:.4g}, not 1. "
-                f"Divide by the total (the evidence).")
+                f"Divide by the total.")
     return None

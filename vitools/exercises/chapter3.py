@@ -11,7 +11,7 @@ from vitools.marginal import normalise
 
 
 def m_step_weights(resp):
-    # maximise sum_n sum_k r_nk log pi_k subject to sum_k pi_k = 1 (Lagrange): pi_k = N_k / N
+    # maximise sum_n sum_c r_nc log pi_c subject to sum_c pi_c = 1 (Lagrange): pi_c = N_c / N
     return resp.sum(axis=0) / resp.shape[0]
 
 
@@ -21,51 +21,58 @@ register(Exercise(
     "3.1", "The M-step for the mixing weights", m_step_weights,
     probes=[_RESP, (np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.25, 0.25]]),)],
     mistakes=[
-        Mistake(lambda r: r.sum(axis=0), "These are the effective counts N_k = sum_n r_nk. Divide by N so "
+        Mistake(lambda r: r.sum(axis=0), "These are the effective counts N_c = sum_n r_nc. Divide by N so "
                                          "the weights sum to one (that is what the Lagrange multiplier enforces)."),
         Mistake(lambda r: r.sum(axis=1) / r.shape[1], "You summed over the wrong axis: the sum runs over the data "
-                                                      "points n (axis 0), leaving one weight per component k."),
-        Mistake(lambda r: r.mean(axis=0) * r.shape[1] / r.shape[1] ** 2,
-                "You divided by K, the number of components; the weights are N_k divided by N, the "
-                "number of data points."),
+                                                      "points n (axis 0), leaving one weight per component c."),
+        Mistake(lambda r: r.sum(axis=0) / r.shape[1],
+                "You divided by C, the number of components; the weights are N_c divided by N, the "
+                "number of data points (sum_c N_c = N, so they then sum to one)."),
     ],
     checks=[sums_to_one],
-    hints=["Only the term sum_n sum_k r_nk log pi_k depends on pi. Add lambda (sum_k pi_k - 1).",
-           "Setting the derivative to zero gives pi_k = N_k / lambda; the constraint fixes lambda."],
-    discussion=("d/d pi_k [sum_n sum_k r_nk log pi_k + lambda (1 - sum_k pi_k)] = N_k / pi_k - lambda = 0, so "
-                "pi_k = N_k / lambda, and summing over k gives lambda = sum_k N_k = N. Each weight is the "
-                "share of the data its component is responsible for."),
+    hints=["Only the term sum_n sum_c r_nc log pi_c depends on pi. Add a multiplier times (1 - sum_c pi_c).",
+           "Setting the derivative to zero gives pi_c = N_c / (the multiplier); the constraint fixes it."],
+    discussion=("With a multiplier xi for the constraint, d/d pi_c [sum_n sum_c' r_nc' log pi_c' + "
+                "xi (1 - sum_c' pi_c')] = N_c / pi_c - xi = 0, so pi_c = N_c / xi, and summing over c gives "
+                "xi = sum_c N_c = N. Each weight is the share of the data its component is responsible for."),
 ))
 
 # ---------------------------------------------------------------- 3.2
 
 
-def responsibilities_from_log_joint(log_joint):
-    # r_nk = p(x_n, c = k) / sum_j p(x_n, c = j), computed stably along the component axis
+def responsibilities(log_joint):
+    # r_nc = p(x_n, c) / sum_c' p(x_n, c'), computed stably along the component axis
     shifted = log_joint - log_joint.max(axis=1, keepdims=True)
     weights = np.exp(shifted)
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-_LOG_JOINT = (np.array([[-1.0, -2.0, -0.5], [-700.0, -702.0, -705.0], [-3.0, -3.0, -3.0]]),)
+_LOG_JOINT = (np.array([[-1.0, -2.0, -0.5], [-800.0, -802.0, -805.0], [-3.0, -3.0, -3.0]]),)
 
 register(Exercise(
-    "3.2", "The E-step in log space", responsibilities_from_log_joint,
+    "3.2", "The E-step in log space", responsibilities,
     probes=[_LOG_JOINT, (np.array([[-800.0, -790.0, -795.0], [0.0, -1.0, -2.0], [-5.0, -5.0, -1.0]]),)],
     mistakes=[
         Mistake(lambda lj: np.exp(lj - lj.max(axis=0)) / np.exp(lj - lj.max(axis=0)).sum(axis=0),
                 "You normalised over the data points (axis 0). Each data point gets its own posterior "
                 "over components: normalise along axis 1, so every row sums to one."),
         Mistake(lambda lj: np.exp(lj), "You exponentiated the log-joint but did not divide by the evidence "
-                                       "p(x_n) = sum_k p(x_n, c = k), so the rows do not sum to one."),
+                                       "p(x_n) = sum_c p(x_n, c), so the rows do not sum to one."),
         Mistake(lambda lj: np.exp(lj) / np.exp(lj).sum(axis=1, keepdims=True),
-                "Right formula, but exp(-700) underflows to 0 (and 0 / 0 is NaN). Subtract each row's "
-                "maximum before exponentiating."),
+                "Right formula, but exp(-800) underflows to 0 (float64 underflows to 0 below about -745), "
+                "and 0 / 0 is NaN. Subtract each row's maximum before exponentiating."),
+        Mistake(lambda lj: np.exp(lj - lj.max(axis=1)) / np.exp(lj - lj.max(axis=1)).sum(axis=1, keepdims=True),
+                "You subtracted the maximum, but lj.max(axis=1) has shape (N,) and broadcasting subtracts it "
+                "along the component axis: entry (n, c) loses the maximum of row c, not of row n (with N = C it "
+                "runs silently; otherwise it raises). Keep the axis: lj.max(axis=1, keepdims=True)."),
+        Mistake(lambda lj: (lambda w: w / w.sum(axis=1))(np.exp(lj - lj.max(axis=1, keepdims=True))),
+                "The exponentials are right, but w.sum(axis=1) has shape (N,) and broadcasting divides entry "
+                "(n, c) by the total of row c, not of row n. Keep the axis: w.sum(axis=1, keepdims=True)."),
         Mistake(lambda lj: lj - lj.max(axis=1, keepdims=True),
                 "These are still logs. Exponentiate and normalise to get probabilities."),
     ],
     checks=[all_finite, sums_to_one],
-    hints=["Bayes: r_nk = p(x_n, c = k) / p(x_n).", "Work row by row and subtract the row's maximum first."],
+    hints=["Bayes: r_nc = p(x_n, c) / p(x_n).", "Work row by row and subtract the row's maximum first."],
     discussion=("The responsibilities are the exact posterior p(c | x_n): a softmax of the log-joint along "
                 "the component axis. Subtracting the row maximum changes nothing mathematically (it cancels "
                 "in the ratio) and keeps every exponent <= 0."),
@@ -91,8 +98,12 @@ register(Exercise(
         Mistake(_log_evidence_green, "That is log p(x = green) itself. The ELBO of a q that is not the "
                                      "posterior lies strictly below it, by KL(q || p(z | x))."),
         Mistake(lambda: elbo_uniform_q_green() - _log_evidence_green(),
-                "That is ELBO - log p(x) = -KL(q || p(z | x)): you divided by the posterior p(z | x) "
-                "instead of by q, or subtracted the evidence. Use log(p(x, z) / q(z))."),
+                "That is ELBO - log p(x) = sum_z q(z) log(p(z | x) / q(z)) = -KL(q || p(z | x)): you put the "
+                "posterior p(z | x) in the numerator instead of the joint p(x, z), or subtracted the evidence. "
+                "Use log(p(x, z) / q(z))."),
+        Mistake(lambda: elbo_uniform_q_green() - np.log(8),
+                "That is E_q[log p(x, z)] alone: you left out the entropy H(q) = log 8 of the uniform q, "
+                "the -log q(z) inside log(p(x, z) / q(z))."),
         Mistake(lambda: float(np.sum(np.full(8, 1 / 8) * np.log(eye_colour_table()[0][2] / (1 / 8)))),
                 "You used the printed table, which sums to 0.99. Normalise it first, as in chapter 1."),
     ],
@@ -108,51 +119,102 @@ register(Exercise(
 
 
 def mixture_responsibilities(X, weights, means, covariances):
-    """r_nk = p(c = k | x_n) for a Gaussian mixture (numpy), via exercise 3.2's stable softmax."""
+    """r_nc = p(c | x_n) for a Gaussian mixture (numpy), via exercise 3.2's stable softmax."""
     log_joint = np.stack([np.log(w) + stats.multivariate_normal(m, C).logpdf(X)
                           for w, m, C in zip(weights, means, covariances)], axis=1)
-    return responsibilities_from_log_joint(log_joint)
+    return responsibilities(log_joint)
 
 
-def gradient_wrt_means(X, weights, means, covariances):
-    # Fisher's identity: d/d mu_k (1/N) sum_n log p(x_n) = (1/N) sum_n r_nk Sigma_k^{-1} (x_n - mu_k)
+def grad_means(X, weights, means, covariances):
+    # Fisher's identity: d/d mu_c l(theta) = (1/N) sum_n r_nc Sigma_c^{-1} (x_n - mu_c), r_nc computed at this theta
     resp = mixture_responsibilities(X, weights, means, covariances)
-    return np.stack([resp[:, k] @ (X - m) @ np.linalg.inv(C) / len(X) for k, (m, C) in enumerate(zip(means, covariances))])
+    return np.stack([resp[:, c] @ (X - m) @ np.linalg.inv(S) / len(X) for c, (m, S) in enumerate(zip(means, covariances))])
 
 
-_GMM_PROBE = (np.array([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0], [-2.0, 0.5]]), np.array([0.3, 0.7]),
-              np.array([[0.0, 1.0], [1.0, -1.0]]), np.array([[[1.0, 0.3], [0.3, 2.0]], [[0.5, 0.0], [0.0, 0.5]]]))
+def _m_step(X, resp):
+    """The closed-form M-step (pi, mu, Sigma) of the Gaussian mixture for fixed responsibilities."""
+    n_c = resp.sum(axis=0)
+    means = resp.T @ X / n_c[:, None]
+    covariances = np.stack([(resp[:, c, None] * (X - means[c])).T @ (X - means[c]) / n_c[c] for c in range(len(n_c))])
+    return n_c / len(X), means, covariances
+
+
+def _probes():
+    """theta_t (a poor guess) and theta_{t+1}, one EM iteration later, on 60 points from three clusters in 2-D.
+
+    C = 3 components and D = 2 dimensions differ, so a transposed (D, C) answer has the wrong shape.
+    """
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal([-1.5, 0.0], 0.7, (20, 2)), rng.normal([1.5, 1.0], 0.9, (20, 2)),
+                        rng.normal([0.0, 3.0], 0.6, (20, 2))])
+    theta_t = (np.array([0.2, 0.5, 0.3]), np.array([[0.0, 1.0], [1.0, -1.0], [-0.5, 2.0]]),
+               np.array([[[1.0, 0.3], [0.3, 2.0]], [[0.5, 0.0], [0.0, 0.5]], [[1.5, -0.2], [-0.2, 0.8]]]))
+    theta_next = _m_step(X, mixture_responsibilities(X, *theta_t))
+    return [(X, *theta_t), (X, *theta_next)]
 
 
 def _without_responsibilities(X, weights, means, covariances):
-    return np.stack([(X - m).mean(axis=0) @ np.linalg.inv(C) for m, C in zip(means, covariances)])
+    return np.stack([(X - m).mean(axis=0) @ np.linalg.inv(S) for m, S in zip(means, covariances)])
 
 
 def _without_inverse(X, weights, means, covariances):
     resp = mixture_responsibilities(X, weights, means, covariances)
-    return np.stack([resp[:, k] @ (X - m) / len(X) for k, m in enumerate(means)])
+    return np.stack([resp[:, c] @ (X - m) / len(X) for c, m in enumerate(means)])
+
+
+def _without_weights(X, weights, means, covariances):
+    return grad_means(X, np.full(len(weights), 1 / len(weights)), means, covariances)
+
+
+def _divided_by_n_c(X, weights, means, covariances):
+    resp = mixture_responsibilities(X, weights, means, covariances)
+    return grad_means(X, weights, means, covariances) * len(X) / resp.sum(axis=0)[:, None]
 
 
 register(Exercise(
-    "3.4", "The gradient of the log-likelihood through the posterior", gradient_wrt_means,
-    probes=[_GMM_PROBE], rtol=1e-6,
+    "3.4", "The gradient of the log-likelihood through the posterior", grad_means,
+    probes=_probes(), rtol=1e-6,
     mistakes=[
-        Mistake(lambda X, w, mu, C: -gradient_wrt_means(X, w, mu, C),
+        Mistake(lambda X, w, mu, S: len(X) * grad_means(X, w, mu, S),
+                "That is N times too large: you summed over the data points. l(theta) is the average "
+                "(1/N) sum_n log p(x_n), so its gradient carries the 1/N too."),
+        Mistake(lambda X, w, mu, S: np.zeros_like(mu),
+                "You returned zeros. The M-step zeroes the gradient of Q(theta, theta_t), whose responsibilities "
+                "are frozen at theta_t, and it does so at theta_{t+1}. The gradient of l at theta uses the "
+                "responsibilities of theta itself, so it is zero only at a fixed point of EM (theta_{t+1} = theta_t), "
+                "not at the output of an M-step in general (the checker tries your function at one)."),
+        Mistake(lambda X, w, mu, S: -grad_means(X, w, mu, S),
                 "Wrong sign: d/d mu of -(x - mu)^T Sigma^{-1} (x - mu) / 2 is +Sigma^{-1} (x - mu)."),
         Mistake(_without_responsibilities,
                 "You averaged over all data points equally. Fisher's identity weights each point by its "
-                "posterior responsibility r_nk: the gradient is E_{p(c | x)}[grad log p(x, c)]."),
-        Mistake(_without_inverse, "You dropped Sigma_k^{-1}: the gradient of the Gaussian log-density "
+                "posterior responsibility r_nc: the gradient is E_{p(c | x)}[grad log p(x, c)]."),
+        Mistake(_without_inverse, "You dropped Sigma_c^{-1}: the gradient of the Gaussian log-density "
                                   "with respect to its mean is Sigma^{-1} (x - mu), not (x - mu)."),
+        Mistake(_without_weights, "Your responsibilities leave out the mixture weights: r_nc is proportional to "
+                                  "pi_c N(x_n; mu_c, Sigma_c), not to N(x_n; mu_c, Sigma_c) alone."),
+        Mistake(_divided_by_n_c, "You divided by N_c = sum_n r_nc instead of N. That is Sigma_c^{-1} times the "
+                                 "M-step's move of mu_c; the gradient of the average log-likelihood l is N_c / N "
+                                 "times it."),
     ],
     checks=[all_finite],
-    hints=["grad log p(x) = E_{p(c | x)}[grad log p(x, c)]: differentiate log p(x, c = k) and weight by r_nk.",
-           "d/d mu_k log N(x; mu_k, Sigma_k) = Sigma_k^{-1} (x - mu_k)."],
-    discussion=("By Fisher's identity, grad log p(x) = E_{p(c | x)}[grad log p(x, c)]. Only the k-th "
-                "component's log-density depends on mu_k, so the gradient of the average log-likelihood is "
-                "(1/N) sum_n r_nk Sigma_k^{-1} (x_n - mu_k). Setting it to zero gives exactly the M-step "
-                "mean: EM and gradient ascent share their fixed points. (One source note writes grad p(x, z) "
-                "inside the expectation; it must be grad log p(x, z).)"),
+    hints=["grad log p(x) = E_{p(c | x)}[grad log p(x, c)]: differentiate log p(x, c) in mu_c and weight by r_nc.",
+           "d/d mu_c log N(x; mu_c, Sigma_c) = Sigma_c^{-1} (x - mu_c); compute r_nc at the theta you are given.",
+           "The M-step's mean sets (1/N) sum_n r_nc(theta_t) Sigma_c^{-1} (x_n - mu_c) to zero. Which "
+           "responsibilities does your gradient use at theta_{t+1}?"],
+    discussion=("By Fisher's identity, grad log p_theta(x) = E_{p_theta(c | x)}[grad log p_theta(x, c)]. Only "
+                "the c-th component's log-density depends on mu_c, so grad_{mu_c} l(theta) = "
+                "(1/N) sum_n r_nc Sigma_c^{-1} (x_n - mu_c), with r_nc = p_theta(c | x_n) computed at the same "
+                "theta.\n\n"
+                "It does **not** vanish at the M-step's means. The M-step sets mu_c = sum_n r_nc x_n / N_c with "
+                "the responsibilities of theta_t: it zeroes grad_theta Q(theta, theta_t), the gradient of the "
+                "expected complete-data log-likelihood with theta_t frozen, at theta = theta_{t+1}. The gradient "
+                "of l at theta_{t+1} uses the responsibilities of theta_{t+1}, which differ, so it is not zero "
+                "(the checker evaluates it at the output of one M-step). What Fisher's identity does give is grad l(theta_t) = "
+                "grad_theta Q(theta, theta_t) at theta = theta_t. At a fixed point of EM, theta_{t+1} = theta_t "
+                "= theta*, the M-step's condition grad_theta Q(theta*, theta*) = 0 then reads grad l(theta*) = 0: "
+                "EM's fixed points are stationary points of l, the points gradient ascent can also stop at.\n\n"
+                "A common slip writes grad_theta p(x, z) inside the expectation; the correct integrand is "
+                "grad_theta log p(x, z)."),
 ))
 
 # ---------------------------------------------------------------- 3.5

@@ -1,10 +1,10 @@
-"""Monte Carlo gradient estimators for grad_theta E_{q_theta(z)}[f(z)], and the importance-weighted bound.
+"""Monte Carlo gradient estimators for grad_phi E_{q_phi(z)}[f(z)], and the importance-weighted bound.
 
 - Score function (log-derivative, REINFORCE):
-      grad E_q[f] = E_q[(f(z) - b) grad log q(z)]      for any constant baseline b,
+      grad E_q[f] = E_q[(f(z) - a) grad log q(z)]      for any constant baseline a,
   because E_q[grad log q] = 0. Needs only samples and log q; works for discrete z.
-- Reparameterisation (pathwise): if z = g_theta(eps) with eps ~ p(eps) free of theta,
-      grad E_q[f] = E_eps[grad f(g_theta(eps))].
+- Reparameterisation (pathwise): if z = g_phi(xi) with noise xi ~ r(xi) free of phi,
+      grad E_q[f] = E_xi[grad f(g_phi(xi))]   (xi = eps, standard normal, for a Gaussian q).
   Needs ``rsample`` and a differentiable f.
 
 Both functions return **per-sample** estimates, one row per sample, so a caller can take their
@@ -15,15 +15,24 @@ Normal, ``probs`` of a Bernoulli or RelaxedBernoulli built from probs), found af
 to that row is that sample's term.
 
 ``score_variance_quadratic`` and ``score_variance_linear`` give the exact per-sample variances for
-chapter 4's running example (z ~ N(mu, I_D)), the reference the measured variances are compared with.
-"""
+chapter 4's running example (z ~ N(m, I_L)), the reference the measured variances are compared with.
 
+For the ELBO of a latent variable model, ``elbo_gradients`` gives three per-sample estimators of
+grad_phi ELBO(q_phi), q_phi = N(m, diag(s^2)), phi = (m, log s) (fully sampled, closed-form KL,
+path derivative), ``elbo_gradient_variances`` their exact variances for a scalar latent, and
+``iwae_gradients`` the reparameterised gradients of the importance-weighted bound L_K with respect
+to q's mean and the model's offset b.
+"""
 
 import torch
 from torch.distributions import Distribution
 
+import math
+
+from torch.distributions import Independent, Normal, kl_divergence
+
 from vitools._validate import finite_number, float_array, float_tensor, function, positive_int
-from vitools.marginal import log_mean_exp
+from vitools.marginal import _check_model, log_mean_exp
 
 
 def _expanded(dist: Distribution, n_samples: int):
@@ -76,7 +85,7 @@ def _f_values(f, z, n):
 
 
 def scores_and_values(f, dist: Distribution, n_samples: int):
-    """Draw z_s ~ q and return (f(z_s), {name: grad log q(z_s)}), one row per sample."""
+    """Draw z_j ~ q and return (f(z_j), {name: grad log q(z_j)}), one row per sample."""
     function(f, "f")
     expanded, parameters = _expanded(dist, n_samples)
     z = expanded.sample()
@@ -85,18 +94,19 @@ def scores_and_values(f, dist: Distribution, n_samples: int):
 
 
 def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) -> dict:
-    """Per-sample score-function estimates (f(z_s) - b_s) grad log q(z_s), z_s ~ q.
+    """Per-sample score-function estimates (f(z_j) - a_j) grad log q(z_j), z_j ~ q.
 
     Parameters
     ----------
     f : callable
         Maps samples (leading dimension n_samples) to one value per sample; need not be differentiable.
     dist : torch.distributions.Distribution
-        q_theta, with parameters that require grad.
+        q_phi, with parameters that require grad.
     n_samples : int
+        S, the number of samples.
     baseline : None, float, tensor, or "leave-one-out"
-        A constant b (None means 0), or, with "leave-one-out", b_s = the mean of f over the other
-        samples, which keeps the estimate unbiased because b_s does not depend on z_s.
+        A constant a (None means 0), or, with "leave-one-out", a_j = the mean of f over the other
+        samples, which keeps the estimate unbiased because a_j does not depend on z_j.
 
     Returns
     -------
@@ -121,42 +131,43 @@ def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) ->
 def optimal_baseline(f, dist: Distribution, n_samples: int) -> dict:
     """The variance-minimising constant baseline for each parameter coordinate, estimated from samples.
 
-    Var[(f - c) s] = E[f^2 s^2] - 2c E[f s^2] + c^2 E[s^2] - (E[f s])^2 is smallest at
-    c* = E[f s^2] / E[s^2] (not E[f]), with s = d/d theta_j log q(z).
+    Var[(f - a) h] = E[f^2 h^2] - 2a E[f h^2] + a^2 E[h^2] - (E[f h])^2 is smallest at
+    a* = E[f h^2] / E[h^2] (not E[f]), with h = d/d phi log q_phi(z) the score of one coordinate phi of the parameters.
     """
     values, scores = scores_and_values(f, dist, n_samples)
     return {name: (_rows(values, s) * s**2).mean(0) / (s**2).mean(0) for name, s in scores.items()}
 
 
-def score_variance_quadratic(mu: float, k: float, dim: int = 1, baseline: float = 0.0) -> float:
-    """Exact per-sample variance of the score-function estimate of d/d mu_1 E[f], f(z) = sum_d (z_d - k)^2.
+def score_variance_quadratic(loc: float, shift: float, dim: int = 1, baseline: float = 0.0) -> float:
+    """Exact per-sample variance of the score-function estimate of d/dm_1 E[f], f(z) = sum_i (z_i - v)^2.
 
-    For z ~ N(mu, I_D) the estimate is (f(z) - c) eps_1 with eps_1 = z_1 - mu. Write a = mu - k and
-    f = (eps_1 + a)^2 + G, where G = sum_{d > 1} (z_d - k)^2 is independent of eps_1 with
-    E[G] = (D - 1)(1 + a^2) and Var[G] = (D - 1)(2 + 4a^2). With m = E[G] - c,
+    For z ~ N(m, I_L) with every m_i = ``loc`` and v = ``shift``, the estimate is (f(z) - a) eps_1 with
+    eps_1 = z_1 - m_1 and a = ``baseline``. Write delta = m - v and f = (eps_1 + delta)^2 + G, where
+    G = sum_{i > 1} (z_i - v)^2 is independent of eps_1 with E[G] = (L - 1)(1 + delta^2) and
+    Var[G] = (L - 1)(2 + 4 delta^2). With e = E[G] - a,
 
-        Var = a^4 + 14 a^2 + 15 + 2 (3 + a^2) m + Var[G] + m^2
+        Var = delta^4 + 14 delta^2 + 15 + 2 (3 + delta^2) e + Var[G] + e^2
 
-    (chapter 4; for D = 1 this is (a^4 + 18a^2 + 15) - 2c(3 + a^2) + c^2 - 4a^2).
+    (chapter 4; for L = 1 this is (delta^4 + 18 delta^2 + 15) - 2a (3 + delta^2) + a^2 - 4 delta^2).
     """
-    a = finite_number(mu, "mu") - finite_number(k, "k")
+    delta = finite_number(loc, "loc") - finite_number(shift, "shift")
     dim, baseline = positive_int(dim, "dim"), finite_number(baseline, "baseline")
-    m = (dim - 1) * (1 + a**2) - baseline
-    return a**4 + 14 * a**2 + 15 + 2 * (3 + a**2) * m + (dim - 1) * (2 + 4 * a**2) + m**2
+    e = (dim - 1) * (1 + delta**2) - baseline
+    return delta**4 + 14 * delta**2 + 15 + 2 * (3 + delta**2) * e + (dim - 1) * (2 + 4 * delta**2) + e**2
 
 
-def score_variance_linear(mu: float, dim: int = 1) -> float:
-    """Exact per-sample variance of the score-function estimate of d/d mu_1 E[f], f(z) = sum_d z_d, z ~ N(mu, I_D).
+def score_variance_linear(loc: float, dim: int = 1) -> float:
+    """Exact per-sample variance of the score-function estimate of d/dm_1 E[f], f(z) = sum_i z_i, z ~ N(m, I_L).
 
-    f eps_1 = (mu + eps_1) eps_1 + H eps_1 with H = sum_{d > 1} z_d, so
-    Var = mu^2 + 2 + (D - 1)(1 + (D - 1) mu^2) + 2 (D - 1) mu^2 (chapter 4).
+    With every m_i = ``loc``, f eps_1 = (m + eps_1) eps_1 + G eps_1 with G = sum_{i > 1} z_i, so
+    Var = m^2 + 2 + (L - 1)(1 + (L - 1) m^2) + 2 (L - 1) m^2 (chapter 4).
     """
-    mu, dim = finite_number(mu, "mu"), positive_int(dim, "dim")
-    return mu**2 + 2 + (dim - 1) * (1 + (dim - 1) * mu**2) + 2 * (dim - 1) * mu**2
+    m, dim = finite_number(loc, "loc"), positive_int(dim, "dim")
+    return m**2 + 2 + (dim - 1) * (1 + (dim - 1) * m**2) + 2 * (dim - 1) * m**2
 
 
 def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:
-    """Per-sample pathwise estimates grad_theta f(z_s), z_s = dist.rsample() (reparameterised).
+    """Per-sample pathwise estimates grad_phi f(z_j), z_j = dist.rsample() (reparameterised).
 
     Returns
     -------
@@ -173,6 +184,175 @@ def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:
     if not values.requires_grad:
         raise ValueError("f(z) does not depend differentiably on z; the pathwise estimator needs a differentiable f")
     return _gradients(values.sum(), parameters)
+
+
+ELBO_GRADIENT_ESTIMATORS = ("full", "closed_form_kl", "path_derivative")
+
+
+def _one_observation(x, model) -> torch.Tensor:
+    """``x`` as a (1, D) tensor on the model's dtype and device: one observation, shape (D,) or (1, D)."""
+    x = float_tensor(x, "x")
+    if x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2 or x.shape[0] != 1:
+        raise ValueError(f"x must be one observation, a tensor of shape (D,) or (1, D); got shape {tuple(x.shape)}")
+    return x.to(dtype=model.prior.mean.dtype, device=model.prior.mean.device)
+
+
+def _q_parameter(value, name: str, model, positive: bool = False) -> torch.Tensor:
+    """A parameter vector of q: a float tensor of shape (L,) on the model's dtype and device."""
+    value = float_tensor(value, name).to(dtype=model.prior.mean.dtype, device=model.prior.mean.device)
+    if value.shape != model.prior.event_shape:
+        raise ValueError(f"{name} must have shape {tuple(model.prior.event_shape)}, one entry per latent "
+                         f"coordinate; got shape {tuple(value.shape)}")
+    if positive and not torch.all(value > 0):
+        raise ValueError(f"{name} must be positive (it is q's standard deviation); got {value.tolist()}")
+    return value.detach()
+
+
+def _log_normal(z, m, log_s):
+    """log N(z; m, diag(exp(log_s)^2)), summed over the last dimension (written out: no argument checks)."""
+    return (-0.5 * ((z - m) / log_s.exp()) ** 2 - log_s - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def elbo_gradients(model, x, loc, log_scale, n_samples: int) -> dict:
+    """Per-sample estimates of grad_phi ELBO(q_phi), three ways on the same noise.
+
+    q_phi = N(m, diag(s^2)) with phi = (m, log s), reparameterised as z_j = m + s * eps_j,
+    eps_j ~ N(0, I), j = 1..S. Per sample, with every derivative a total derivative with respect to phi:
+
+    - ``"full"``: grad_phi [log p(x, z_j) - log q_phi(z_j)], the fully sampled integrand;
+    - ``"closed_form_kl"``: grad_phi [log p(x | z_j) - KL(q_phi || p(z))], the KL divergence of q from
+      the prior computed exactly (``torch.distributions.kl_divergence``);
+    - ``"path_derivative"``: grad_phi [log p(x, z_j) - log q_{phi'}(z_j)] at phi' = phi held fixed
+      (detached), which drops the score term -grad_phi log q_phi(z) |_{z = z_j}, whose expectation is
+      zero: the "sticking the landing" estimator (Roeder et al. 2017).
+
+    All three are unbiased for grad_phi ELBO(q_phi).
+
+    Parameters
+    ----------
+    model : latent variable model
+        With ``prior`` (``Independent(Normal)``), ``decoder(z)`` and ``log_joint(x, z)``, e.g.
+        :class:`vitools.lvm.LinearGaussianLVM`.
+    x : tensor, shape (D,) or (1, D)
+        One observation.
+    loc, log_scale : tensors, shape (L,)
+        m and log s.
+    n_samples : int
+        S.
+
+    Returns
+    -------
+    dict estimator name -> {"loc": tensor (S, L), "log_scale": tensor (S, L)}
+        Row j is the estimate from sample j; the mean over rows is the S-sample estimate.
+    """
+    _check_model(model)
+    if not callable(getattr(model, "decoder", None)):
+        raise TypeError("model must have a `decoder(z)` method returning p(x | z), for the closed-form-KL estimator")
+    x = _one_observation(x, model)
+    loc, log_scale = _q_parameter(loc, "loc", model), _q_parameter(log_scale, "log_scale", model)
+    n = positive_int(n_samples, "n_samples")
+    eps = torch.randn((n,) + tuple(loc.shape), dtype=loc.dtype, device=loc.device)
+    out = {}
+    for name in ELBO_GRADIENT_ESTIMATORS:
+        m = loc.expand(n, -1).clone().requires_grad_()          # one row per sample: per-sample gradients
+        log_s = log_scale.expand(n, -1).clone().requires_grad_()
+        s = log_s.exp()
+        z = m + s * eps
+        if name == "full":
+            value = model.log_joint(x, z) - _log_normal(z, m, log_s)
+        elif name == "path_derivative":
+            value = model.log_joint(x, z) - _log_normal(z, m.detach(), log_s.detach())
+        else:
+            try:
+                kl = kl_divergence(Independent(Normal(m, s), 1), model.prior)
+            except NotImplementedError as error:
+                raise TypeError(f"model.prior is a {type(model.prior).__name__}: torch has no closed-form KL "
+                                f"divergence of a diagonal Gaussian q from it; use a prior such as "
+                                f"Independent(Normal)") from error
+            value = model.decoder(z).log_prob(x) - kl
+        g_m, g_log_s = torch.autograd.grad(value.sum(), [m, log_s])
+        out[name] = {"loc": g_m, "log_scale": g_log_s}
+    return out
+
+
+def elbo_gradient_variances(posterior_loc: float, posterior_precision: float, width: float) -> dict:
+    """Exact per-sample variances of the three ``elbo_gradients`` estimators for a scalar latent.
+
+    The model has prior p(z) = N(0, 1) and a Gaussian posterior N(mu, 1/lambda) (``posterior_loc`` mu,
+    ``posterior_precision`` lambda), so log p(x, z) = const - lambda (z - mu)^2 / 2 and
+    log p(x | z) = const - lambda (z - mu)^2 / 2 + z^2 / 2. q = N(mu, s^2) sits at the posterior mean with
+    s = kappa / sqrt(lambda), kappa = ``width``. With z = mu + s eps the per-sample gradients are
+
+    - full:            (-lambda s eps, 1 - kappa^2 eps^2)
+    - closed-form KL:  (mu - (lambda - 1) s eps, mu s eps - (lambda - 1) s^2 eps^2) + the exact KL gradient
+    - path derivative: eps (1/s - lambda s) (1, s eps)
+
+    and E[eps^2] = 1, Var[eps^2] = 2, Cov(eps, eps^2) = 0 give the variances returned.
+
+    Returns
+    -------
+    dict estimator name -> (variance of the m-gradient, variance of the log s-gradient)
+    """
+    mu = finite_number(posterior_loc, "posterior_loc")
+    lam = finite_number(posterior_precision, "posterior_precision", 0, strict=True,
+                        role="is the posterior precision 1/Var[z | x]")
+    kappa = finite_number(width, "width", 0, strict=True, role="is q's standard deviation in posterior standard deviations")
+    return {"full": (lam * kappa**2, 2 * kappa**4),
+            "closed_form_kl": ((lam - 1) ** 2 * kappa**2 / lam,
+                               mu**2 * kappa**2 / lam + 2 * (lam - 1) ** 2 * kappa**4 / lam**2),
+            "path_derivative": (lam * (1 / kappa - kappa) ** 2, 2 * (1 - kappa**2) ** 2)}
+
+
+def iwae_gradients(model, x, loc, scale, n_samples: int, n_repeats: int) -> dict:
+    """Reparameterised gradients of one K-sample estimate of L_K, with respect to q's mean m and the offset b.
+
+    For the linear-Gaussian model p(z) = N(0, I), p_theta(x | z) = N(W z + b, sigma^2 I) and
+    q = N(m, diag(s^2)): draw z_k = m + s * eps_k, k = 1..K, and form
+    log (1/K) sum_k w_k with log w_k = log p_theta(x, z_k) - log q(z_k). Its gradients are
+
+        d/db = sum_k w~_k (x - W z_k - b) / sigma^2,    d/dm = sum_k w~_k d/dm log w_k(m + s eps_k),
+
+    with normalised weights w~_k = w_k / sum_k' w_k' (the m-gradient is the total derivative: path
+    and score term). Repeated ``n_repeats`` (R) times with fresh noise, so the caller can compare
+    the mean of the gradient with its standard deviation.
+
+    Parameters
+    ----------
+    model : vitools.lvm.LinearGaussianLVM
+    x : tensor, shape (D,) or (1, D)
+    loc, scale : tensors, shape (L,)
+        m and s (s > 0).
+    n_samples : int
+        K.
+    n_repeats : int
+        R.
+
+    Returns
+    -------
+    dict: {"loc": tensor (R, L), "b": tensor (R, D)}, one row per repeat.
+    """
+    from vitools.lvm import LinearGaussianLVM
+    if not isinstance(model, LinearGaussianLVM):
+        raise TypeError(f"model must be a vitools.lvm.LinearGaussianLVM (the gradient is taken with respect to its "
+                        f"offset b), got {type(model).__name__}")
+    x = _one_observation(x, model)
+    if x.shape[1] != model.x_dim:
+        raise ValueError(f"x must have last dimension D = {model.x_dim}, got shape {tuple(x.shape)}")
+    loc, scale = _q_parameter(loc, "loc", model), _q_parameter(scale, "scale", model, positive=True)
+    k, r = positive_int(n_samples, "n_samples"), positive_int(n_repeats, "n_repeats")
+    m = loc.expand(r, -1).clone().requires_grad_()
+    b = model.b.detach().expand(r, -1).clone().requires_grad_()
+    z = m + scale * torch.randn((k, r) + tuple(loc.shape), dtype=loc.dtype, device=loc.device)   # (K, R, L)
+    # log w = log p(z) + log p(x | z) - log q(z), Gaussian log densities written out (the 2 pi terms cancel up to
+    # -D/2 log(2 pi sigma^2) + sum log s): |x - W z - b|^2 = |x - b|^2 - 2 z . W^T (x - b) + z^T W^T W z
+    resid = x - b                                                                        # (R, D)
+    sq = (resid**2).sum(-1) - 2 * (z * (resid @ model.W)).sum(-1) + ((z @ (model.W.T @ model.W)) * z).sum(-1)
+    log_w = (-0.5 * (z**2).sum(-1) - sq / (2 * model.sigma**2) + 0.5 * (((z - m) / scale) ** 2).sum(-1)
+             + torch.log(scale).sum() - 0.5 * model.x_dim * math.log(2 * math.pi * model.sigma**2))  # (K, R)
+    g_m, g_b = torch.autograd.grad((torch.logsumexp(log_w, 0) - math.log(k)).sum(), [m, b])
+    return {"loc": g_m, "b": g_b}
 
 
 def iwae_bound(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:

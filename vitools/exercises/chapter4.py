@@ -7,110 +7,132 @@ from vitools.exercises._core import Exercise, Mistake, all_finite, register
 # ---------------------------------------------------------------- 4.1
 
 
-def score_variance_linear(mu):
-    # f(z) = z, z = mu + eps: f s = (mu + eps) eps, E = 1, E[(f s)^2] = mu^2 + 3
-    return mu**2 + 2
+def score_variance(m, s):
+    # f(z) = z, z = m + s eps, score h = (z - m) / s^2 = eps / s: f h = m eps / s + eps^2, mean 1,
+    # variance m^2 / s^2 + Var[eps^2] = m^2 / s^2 + 2 (Cov(eps, eps^2) = E[eps^3] = 0)
+    return m**2 / s**2 + 2
 
 
 register(Exercise(
-    "4.1", "The variance of the score-function estimator for f(z) = z", score_variance_linear,
-    probes=[(0.0,), (1.0,), (-2.5,), (10.0,)],
+    "4.1", "The variance of the score-function estimator for f(z) = z", score_variance,
+    probes=[(0.0, 1.0), (1.0, 2.0), (-2.5, 0.5), (10.0, 3.0)],
     mistakes=[
-        Mistake(lambda mu: mu**2 + 3, "That is the second moment E[(f s)^2]. The variance subtracts the "
-                                      "squared mean, (E[f s])^2 = (d/dmu E[z])^2 = 1."),
-        Mistake(lambda mu: 0 * mu, "Zero is the variance of the pathwise estimator (d/dmu (mu + eps) = 1 "
-                                   "for every eps). The score-function estimator multiplies by the noisy "
-                                   "score s = z - mu."),
-        Mistake(lambda mu: mu**2 + 1, "Check E[eps^4] = 3 for a standard normal: E[(mu + eps)^2 eps^2] = "
-                                      "mu^2 + 3, and the squared mean 1 comes off that."),
+        Mistake(lambda m, s: m**2 / s**2 + 3, "That is the second moment E[(f h)^2], with h = (z - m)/s^2 the score. "
+                                              "The variance subtracts the squared mean, (E[f h])^2 = (d/dm E[z])^2 = 1."),
+        Mistake(lambda m, s: 0 * m, "Zero is the variance of the pathwise estimator (d/dm (m + s eps) = 1 "
+                                    "for every eps). The score-function estimator multiplies by the noisy score."),
+        Mistake(lambda m, s: m**2 * s**2 + 2 * s**4, "You used z - m as the score. For N(m, s^2) the m-component of "
+                                                     "the score is (z - m)/s^2 = eps/s."),
+        Mistake(lambda m, s: m**2 + 2 + 0 * s, "That is the answer for s = 1 only: the score (z - m)/s^2 and the "
+                                               "sample z = m + s eps both involve s."),
+        Mistake(lambda m, s: m**2 / s**2 + 1, "Check E[eps^4] = 3 for a standard normal: Var[eps^2] = 3 - 1 = 2."),
     ],
     checks=[all_finite],
-    hints=["For N(mu, 1), the score is d/dmu log q(z) = z - mu = eps.",
-           "Expand (mu + eps)^2 eps^2 and use E[eps^2] = 1, E[eps^3] = 0, E[eps^4] = 3."],
-    discussion=("With z = mu + eps, the per-sample estimate is z (z - mu) = mu eps + eps^2, mean 1 (the true "
-                "gradient of E[z] = mu), second moment mu^2 + 3, variance mu^2 + 2. It grows with mu: shifting f "
-                "by a constant (here, f = z is large where z is large) inflates the score-function variance, "
-                "which is exactly what a baseline removes. The pathwise estimate is the constant 1."),
+    hints=["Write z = m + s eps. The m-component of the score of N(m, s^2) is (z - m)/s^2 = eps/s.",
+           "f h = (m + s eps) eps / s = m eps / s + eps^2. Use E[eps^2] = 1, E[eps^3] = 0, E[eps^4] = 3."],
+    discussion=("With z = m + s eps and score eps/s, the per-sample estimate is f h = m eps/s + eps^2. Its mean is 1 "
+                "(the gradient of E[z] = m), and since Cov(eps, eps^2) = E[eps^3] = 0 its variance is "
+                "m^2/s^2 Var[eps] + Var[eps^2] = m^2/s^2 + 2. It grows with |m|/s: f = z is large wherever z is, and the "
+                "score multiplies that size by noise; a baseline a = m would remove the m^2/s^2 part. The pathwise "
+                "estimate is the constant 1, variance 0."),
 ))
 
 # ---------------------------------------------------------------- 4.2
 
 
-def score_estimates_bernoulli(f_values, z, p):
-    # d/dp log q(z) for q(z) = p^z (1 - p)^(1 - z) is z/p - (1 - z)/(1 - p) = (z - p) / (p (1 - p))
-    return f_values * (z - p) / (p * (1 - p))
+def score_estimates(f_values, z, mu):
+    # q(z) = C(2, z) mu^z (1 - mu)^(2 - z), z = 0, 1, 2 heads in two tosses:
+    # d/dmu log q(z) = z/mu - (2 - z)/(1 - mu) = (z - 2 mu) / (mu (1 - mu))
+    return f_values * (z - 2 * mu) / (mu * (1 - mu))
 
 
-_BERNOULLI_PROBE = (np.array([0.3025, 0.2025, 0.3025, 0.3025]), np.array([1.0, 0.0, 1.0, 1.0]), 0.6)
+def _binomial_two(z, mu):
+    return np.array([1.0, 2.0, 1.0])[np.asarray(z, dtype=int)] * mu**z * (1 - mu) ** (2 - z)
+
 
 register(Exercise(
-    "4.2", "A score-function estimator for a coin", score_estimates_bernoulli,
-    probes=[_BERNOULLI_PROBE, (np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 0.0, 1.0, 0.0]), 0.25)],
+    "4.2", "A score-function estimator for two coin tosses", score_estimates,
+    probes=[(np.array([0.3025, 0.2025, 0.5, 0.1]), np.array([2.0, 0.0, 1.0, 1.0]), 0.6),
+            (np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0, 2.0, 0.0]), 0.25)],
     mistakes=[
-        Mistake(lambda fv, z, p: fv * (2 * z - 1),
-                "You multiplied f by the gradient of q(z) itself, d/dp p^z (1 - p)^(1 - z) = 2z - 1. Averaging "
-                "f(z) grad q(z) over samples from q does not estimate grad E_q[f] (the integral of f grad q is "
-                "not an expectation under q); divide by q(z), i.e. use grad log q."),
-        Mistake(lambda fv, z, p: fv * (p - z) / (p * (1 - p)), "Wrong sign: d/dp log p = 1/p is positive for z = 1."),
-        Mistake(lambda fv, z, p: fv * (z - p),
-                "You forgot to divide by p (1 - p): z/p - (1 - z)/(1 - p) = (z - p) / (p (1 - p))."),
+        Mistake(lambda fv, z, mu: fv * z / mu,
+                "You differentiated only the z log mu part of log q. The tails contribute too: log q(z) contains "
+                "(2 - z) log(1 - mu), whose derivative is -(2 - z)/(1 - mu)."),
+        Mistake(lambda fv, z, mu: fv * (z - mu) / (mu * (1 - mu)),
+                "That is the score of one coin, z in {0, 1}. With two tosses log q(z) = log C(2, z) + z log mu + "
+                "(2 - z) log(1 - mu), so the score is z/mu - (2 - z)/(1 - mu)."),
+        Mistake(lambda fv, z, mu: fv * _binomial_two(z, mu) * (z - 2 * mu) / (mu * (1 - mu)),
+                "You multiplied f by the gradient of q(z) itself. Averaging f(z) grad q(z) over samples from q does "
+                "not estimate grad E_q[f] (the integral of f grad q is not an expectation under q); divide by q(z), "
+                "i.e. use grad log q."),
+        Mistake(lambda fv, z, mu: fv * (2 * mu - z) / (mu * (1 - mu)),
+                "Wrong sign: d/dmu (z log mu) = z/mu is positive."),
+        Mistake(lambda fv, z, mu: fv * (z - 2 * mu),
+                "You forgot the denominator: z/mu - (2 - z)/(1 - mu) = (z - 2 mu) / (mu (1 - mu))."),
     ],
     checks=[all_finite],
-    hints=["log q(z) = z log p + (1 - z) log(1 - p). Differentiate with respect to p."],
-    discussion=("log q(z) = z log p + (1 - z) log(1 - p), so the score is z/p - (1 - z)/(1 - p) = (z - p)/(p(1 - p)) "
-                "and each sample contributes f(z) (z - p) / (p (1 - p)). Its mean is p f(1)/p - (1 - p) f(0)/(1 - p) = "
-                "f(1) - f(0), the exact derivative of p f(1) + (1 - p) f(0)."),
+    hints=["log q(z) = log C(2, z) + z log mu + (2 - z) log(1 - mu); the binomial coefficient does not depend on mu.",
+           "d/dmu log(1 - mu) = -1/(1 - mu)."],
+    discussion=("log q(z) = log C(2, z) + z log mu + (2 - z) log(1 - mu), so the score is z/mu - (2 - z)/(1 - mu) = "
+                "(z - 2 mu)/(mu (1 - mu)) and each sample contributes f(z) (z - 2 mu)/(mu (1 - mu)). Its mean is "
+                "sum_z q(z) f(z) (z - 2 mu)/(mu (1 - mu)) = sum_z f(z) d/dmu q(z), the exact derivative of "
+                "E[f] = (1 - mu)^2 f(0) + 2 mu (1 - mu) f(1) + mu^2 f(2)."),
 ))
 
 # ---------------------------------------------------------------- 4.3
 
 
-def exponential_inverse_cdf(rate, u):
-    # F(z) = 1 - exp(-rate z), so z = F^{-1}(u) = -log(1 - u) / rate
-    return -np.log1p(-u) / rate
+def inverse_cdf(nu, u):
+    # q(z) = nu z^(nu - 1) on (0, 1): F(z) = z^nu, so z = F^{-1}(u) = u^(1/nu)
+    return u ** (1 / nu)
 
 
 register(Exercise(
-    "4.3", "Reparameterise an exponential by its inverse CDF", exponential_inverse_cdf,
-    probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.0, 0.7)],
+    "4.3", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
+    probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
     mistakes=[
-        Mistake(lambda rate, u: -np.log(u) / rate,
-                "That is F^{-1}(1 - u). Since 1 - u is uniform too, it also produces exponential samples and is a "
-                "valid reparameterisation, but it is not the inverse CDF the exercise asks for."),
-        Mistake(lambda rate, u: -np.log1p(-u) * rate, "The rate divides: larger rates give smaller samples "
-                                                      "(the mean is 1/rate)."),
-        Mistake(lambda rate, u: np.log1p(-u) / rate, "Wrong sign: log(1 - u) < 0, and exponential samples are positive."),
+        Mistake(lambda nu, u: u**nu, "That is F(u) = u^nu, not its inverse: solve u = z^nu for z."),
+        Mistake(lambda nu, u: (1 - u) ** (1 / nu),
+                "That is F^{-1}(1 - u). Since 1 - u is uniform too, it also produces samples of q and is a valid "
+                "reparameterisation, but it is not the inverse CDF the exercise asks for."),
+        Mistake(lambda nu, u: u ** (-1 / nu), "The exponent is 1/nu, not -1/nu: samples must stay in (0, 1)."),
+        Mistake(lambda nu, u: u ** (1 / (nu - 1)) if nu != 1 else u,
+                "That inverts the density's power z^(nu - 1). The CDF is its integral, F(z) = z^nu."),
     ],
     checks=[all_finite],
-    hints=["Solve u = F(z) = 1 - exp(-rate z) for z."],
-    discussion=("u = 1 - exp(-rate z) gives z = -log(1 - u)/rate. Then dz/d rate = log(1 - u)/rate^2 = -z/rate: "
-                "the pathwise gradient of E[f(z)] is E[f'(z) (-z/rate)], and for f(z) = z it averages to "
-                "-1/rate^2, the derivative of the mean 1/rate."),
+    hints=["Integrate the density: F(z) = integral from 0 to z of nu t^(nu - 1) dt = z^nu.",
+           "Solve u = z^nu for z; u is a float or a NumPy array, so NumPy operations (**, np.log) work for both."],
+    discussion=("F(z) = z^nu, so u = z^nu gives z = u^(1/nu). Then dz/dnu = -log(u) u^(1/nu) / nu^2 = -z log(z) / nu, "
+                "positive since log z < 0: a larger exponent pushes mass towards 1. For f(z) = z the pathwise gradient "
+                "averages E[-z log(z)/nu] = -integral of z^nu log z dz = 1/(nu + 1)^2, the derivative of "
+                "E[z] = nu/(nu + 1)."),
 ))
 
 # ---------------------------------------------------------------- 4.4
 
 
 def best_constant_baseline():
-    k, mu = 3.0, 1.0                     # z ~ N(1, 1), f(z) = (z - 3)^2, gradient with respect to mu
-    a = mu - k
-    return 3 + a**2                      # E[f s^2] / E[s^2] = E[(eps + a)^2 eps^2] / E[eps^2]
+    # z = 1 + eps ~ N(1, 1), f(z) = z^3, h = eps: a* = E[f h^2] / E[h^2]
+    # (1 + eps)^3 eps^2 = eps^2 + 3 eps^3 + 3 eps^4 + eps^5, mean 1 + 0 + 9 + 0 = 10; E[eps^2] = 1
+    return 10.0
 
 
 register(Exercise(
-    "4.4", "The best constant baseline", best_constant_baseline, atol=0.05, rtol=0.0,
+    "4.4", "The best constant baseline", best_constant_baseline, atol=0.25, rtol=0.0,
     mistakes=[
-        Mistake(lambda: 5.0, "5 = E[f(z)] is the natural guess, and a good baseline, but not the best one: "
-                             "the variance (f - c)^2 s^2 weighs f by s^2, so c* = E[f s^2] / E[s^2]."),
-        Mistake(lambda: 0.0, "c = 0 is no baseline at all; the slider shows the variance is far from its "
-                             "minimum there."),
+        Mistake(lambda: 4.0, "4 = E[f(z)] = E[(1 + eps)^3] is the natural guess, and a good baseline, but not the "
+                             "best one: the variance of (f - a) h weighs f by h^2 (h the score), so a* = E[f h^2] / E[h^2]."),
+        Mistake(lambda: 0.0, "a = 0 is no baseline at all; the variance is far from its minimum there."),
+        Mistake(lambda: 7.0, "7 is the best baseline for the text's f(z) = (z - 3)^2. Here f(z) = z^3: expand "
+                             "(1 + eps)^3 eps^2 and take its mean."),
+        Mistake(lambda: 9.0, "Close: 3 E[eps^4] = 9, but (1 + eps)^3 eps^2 also contains eps^2, whose mean is 1."),
     ],
-    hints=["Var[(f - c) s] is a quadratic in c; set its derivative to zero.",
-           "With s = eps and f = (eps - 2)^2: E[f eps^2] = E[eps^4] - 4 E[eps^3] + 4 E[eps^2]."],
-    discussion=("Var[(f - c) s] = E[f^2 s^2] - 2c E[f s^2] + c^2 E[s^2] - (E[f s])^2, minimised at c* = E[f s^2]/E[s^2]. "
-                "Here s = eps and f = (eps + a)^2 with a = -2: E[f eps^2] = 3 + a^2 = 7 and E[eps^2] = 1, so c* = 7, "
-                "while E[f] = 1 + a^2 = 5. The variances are 6 + 8a^2 = 38 at c*, 10 + 8a^2 = 42 at E[f], and "
-                "a^4 + 14a^2 + 15 = 87 with no baseline."),
+    hints=["Var[(f - a) h] is a quadratic in a; set its derivative to zero: a* = E[f h^2] / E[h^2], h = z - m = eps.",
+           "(1 + eps)^3 eps^2 = eps^2 + 3 eps^3 + 3 eps^4 + eps^5; odd moments vanish, E[eps^4] = 3."],
+    discussion=("Var[(f - a) h] = E[f^2 h^2] - 2a E[f h^2] + a^2 E[h^2] - (E[f h])^2, minimised at a* = E[f h^2]/E[h^2]. "
+                "Here h = eps and f = (1 + eps)^3, so E[f eps^2] = E[eps^2] + 3 E[eps^3] + 3 E[eps^4] + E[eps^5] = "
+                "1 + 0 + 9 + 0 = 10 and E[eps^2] = 1: a* = 10, while E[f] = 1 + 3 E[eps^2] = 4. A Monte Carlo "
+                "estimate from 10^6 samples (estimators.optimal_baseline) has a standard error of about 0.05."),
 ))
 
 # ---------------------------------------------------------------- 4.5
@@ -123,11 +145,14 @@ def iwae_two_values():
 
 
 register(Exercise(
-    "4.5", "An importance-weighted bound by hand", iwae_two_values,
+    "4.5", "An importance-weighted bound by hand", iwae_two_values, atol=5e-4, rtol=0.0,
     mistakes=[
         Mistake(lambda: float(np.mean(np.log([1, 3]))), "That is L_1 = E[log w], the ELBO. L_2 averages the log "
                                                          "of the mean of two independent weights."),
         Mistake(lambda: float(np.log(2)), "log 2 = log E[w] = log p(x) is the limit as K grows; L_2 is still below it."),
+        Mistake(lambda: float(np.mean(np.log([1, 2, 3]))),
+                "You averaged over the three distinct values of (w1 + w2)/2, but (1, 3) and (3, 1) are two different "
+                "pairs: there are four equally likely pairs, and the mean 2 has probability 1/2."),
     ],
     checks=[all_finite],
     hints=["There are four equally likely pairs (w1, w2). Average log((w1 + w2)/2) over them."],

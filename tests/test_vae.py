@@ -1,5 +1,7 @@
+import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, kl_divergence
@@ -7,7 +9,8 @@ from torch.distributions import Bernoulli, Independent, kl_divergence
 from vitools.data import load_digits
 from vitools.em import ppca_maximum_likelihood
 from vitools.lvm import LinearGaussianLVM
-from vitools.vae import CVAE, VAE, LinearVAE, elbo_of, log_likelihood, refine_posterior, train
+from vitools.vae import (CVAE, MIN_STD, VAE, LinearVAE, digit_style, elbo_of, gap_estimates, log_likelihood,
+                         refine_posterior, train)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,7 +100,10 @@ def test_encoder_and_decoder_distributions():
     x = torch.bernoulli(torch.full((4, 6), 0.5))
     q = model.encoder(x)
     assert q.batch_shape == (4,) and q.event_shape == (3,)
-    assert torch.all(q.base_dist.scale >= 1e-4)
+    assert torch.all(q.base_dist.scale >= 1e-4) and MIN_STD == 1e-4
+    model.encoder_net[-1].bias.data[3:] = -200.0               # softplus(-200) underflows to 0: the floor takes over
+    scale = model.encoder(x).base_dist.scale
+    assert torch.all(scale == MIN_STD) and torch.all(torch.isfinite(model.elbo(x)))
     p = model.decoder(torch.randn(2, 4, 3))
     assert p.batch_shape == (2, 4) and p.event_shape == (6,)
     assert model.prior.event_shape == (3,) and model.prior.mean.dtype == torch.float32
@@ -267,3 +273,75 @@ def test_bad_call_arguments(digits):
         model.decoder(torch.randn(10, 3))
     with pytest.raises(TypeError, match="model must be"):
         log_likelihood(LinearGaussianLVM.random(5, 2, 0.5), x)
+
+
+def test_pixel_mean_loss_is_a_beta_d_vae_under_adam(digits):
+    """-(1/D) log p(x|z) + KL = (1/D)(-log p(x|z) + D KL): Adam's steps ignore the factor 1/D (up to its eps)."""
+    x = digits[0][:256]
+    runs = {}
+    for name, kwargs in {"mean": {"pixel_reduction": "mean"}, "beta": {"beta": 64.0}, "sum": {}}.items():
+        torch.manual_seed(0)
+        model = VAE(64, 3, hidden=(16,))
+        history = train(model, x, epochs=3, seed=0, **kwargs)
+        runs[name] = (torch.cat([p.detach().flatten() for p in model.parameters()]), history["train_elbo"])
+    assert (runs["mean"][0] - runs["beta"][0]).abs().max() < 1e-3
+    assert max(abs(a - b) for a, b in zip(runs["mean"][1], runs["beta"][1])) < 1e-3
+    assert (runs["mean"][0] - runs["sum"][0]).abs().max() > 1e-2        # and it is not the ELBO's training
+
+
+def test_train_calls_the_callback_after_each_epoch(digits):
+    torch.manual_seed(0)
+    model = VAE(64, 2, hidden=(8,))
+    seen = []
+    history = train(model, digits[0][:100], epochs=3, callback=lambda epoch, vae: seen.append((epoch, vae)))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3] and all(vae is model for _, vae in seen)
+    assert len(history["train_elbo"]) == 3
+
+
+def test_gap_estimates_on_a_linear_vae_with_known_gaps(linear):
+    """On a rotated linear VAE both targets are exact: log p(x), and ELBO(q*) = log p(x) - (mean-field-gap).
+
+    The rotation leaves the encoder's variances those of the unrotated posterior: an amortisation gap to close."""
+    model, x = linear
+    rotated = copy.deepcopy(model)
+    c, s = math.cos(math.pi / 4), math.sin(math.pi / 4)
+    R = torch.tensor([[c, -s], [s, c]])
+    rotated.W.data = rotated.W.data @ R                 # the same p(x), a posterior rotated by R: mean R^T mu
+    rotated.A.data, rotated.g.data = R.T @ rotated.A.data, R.T @ rotated.g.data   # the encoder's mean follows
+    lvm = rotated.as_lvm()
+    x = x[:20].double()
+    precision = torch.linalg.inv(LinearGaussianLVM(lvm.W.double(), lvm.b.double(), lvm.sigma).posterior(x[:1])
+                                 .covariance_matrix[0])
+    gap = 0.5 * (precision.diagonal().log().sum() - torch.logdet(precision)).item()   # KL(q* || posterior)
+    log_px = lvm.log_marginal(x.float()).mean().item()
+    torch.manual_seed(0)
+    g = gap_estimates(rotated, x.float(), steps=(0, 30, 300), ks=(1, 10, 100), repeats=4, n_eval=500)
+    assert g["steps"] == [0, 30, 300] and g["elbo"].shape == (3,) and g["elbo_diff_se"].shape == (3, 3)
+    assert gap > 0.05
+    assert np.all(np.diff(g["elbo"]) > 0) and np.all(np.diff(g["log_px"]) > 0)
+    assert g["elbo"][-1] < log_px - gap + 3 * g["elbo_se"][-1]              # ELBO(q_T) <= ELBO(q*) ...
+    assert g["elbo"][-1] > log_px - gap - 0.01                              # ... and close to it after 300 steps
+    assert g["elbo"][0] < log_px - gap - 0.05                                # the encoder is far from q*: amortisation
+    assert np.all(g["log_px"] < log_px + 3 * g["log_px_se"])                 # L_K <= log p(x) ...
+    assert g["log_px"][-1] > log_px - 0.02 and g["log_px"][0] < log_px - 0.1 # ... rising towards it
+    # the paired step L_{K_{a+1}} - L_{K_a}: the same mean as the unpaired difference, a much smaller standard error
+    np.testing.assert_allclose(g["log_px_step"], np.diff(g["log_px"]), rtol=0, atol=1e-9)
+    assert np.all(g["log_px_step_se"] < np.hypot(g["log_px_se"][:-1], g["log_px_se"][1:]))
+    assert np.all(g["log_px_step"] > 0)
+
+
+def test_digit_style_against_weighted_moments():
+    bar = torch.zeros(8, 8)
+    bar[:, 3] = 1.0                                         # a vertical stroke in column 3
+    slash = torch.zeros(8, 8)
+    slash[torch.arange(8), 7 - torch.arange(8)] = 1.0       # "/": the column falls as the row rises
+    style = digit_style(torch.stack([bar, slash]).reshape(2, 64))
+    torch.testing.assert_close(style[0], torch.tensor([3.0, 0.0, 0.0]))
+    torch.testing.assert_close(style[1], torch.tensor([3.5, math.sqrt(5.25), 1.0]))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(5, 64))
+    rows, cols = np.divmod(np.arange(64), 8)
+    for image, (centre, width, slant) in zip(images, digit_style(torch.tensor(images)).numpy()):
+        cov = np.cov(np.stack([rows, cols]), aweights=image, bias=True)       # numpy's weighted covariance
+        assert abs(centre - np.average(cols, weights=image)) < 1e-10
+        assert abs(width - math.sqrt(cov[1, 1])) < 1e-10 and abs(slant + cov[0, 1] / cov[0, 0]) < 1e-10

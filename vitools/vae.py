@@ -1,6 +1,6 @@
 """Variational autoencoders: amortised inference with an encoder network (chapter on VAEs).
 
-    p(z) = N(0, I_L),    p_theta(x | z),    q_phi(z | x) = N(mu_phi(x), diag(s_phi(x)^2))
+    p(z) = N(0, I_L),    p_theta(x | z),    q_phi(z | x) = N(m_phi(x), diag(s_phi(x)^2))
 
     ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))
             = E_q[log p(x | z)] + E_q[log p(z)] + H(q)
@@ -15,9 +15,10 @@ apply to them):
   :class:`vitools.lvm.LinearGaussianLVM`.
 
 Functions: :func:`train` (Adam on mini-batches), :func:`log_likelihood` (importance-sampled
-log p(x) with the encoder as proposal), :func:`refine_posterior` (the amortisation gap) and
+log p(x) with the encoder as proposal), :func:`refine_posterior` (the amortisation gap),
+:func:`gap_estimates` (both gap estimates and how they move with the refinement steps and K) and
 :func:`elbo_of` / :func:`elbo_terms_of` (the ELBO of any diagonal Gaussian q, the one place
-where the ELBO is computed). Everything runs on the device of the model's parameters.
+where the ELBO is computed), and :func:`digit_style` (centre, width and slant of digit images). Everything runs on the device of the model's parameters.
 """
 
 import math
@@ -31,7 +32,7 @@ from torch.nn import functional as F
 from vitools._validate import finite_number, float_tensor, integer, positive_int
 from vitools.lvm import LinearGaussianLVM
 
-MIN_STD = 1e-4
+MIN_STD = 1e-4   # floor on every encoder scale, s = softplus(u) + MIN_STD: log s >= -9.2, KL <= 8.7 per dimension
 _ROWS_PER_PASS = 2**16   # log_likelihood: samples x data points evaluated in one network pass
 
 
@@ -140,8 +141,8 @@ def _mlp(n_in: int, hidden: tuple, n_out: int) -> torch.nn.Sequential:
 class VAE(_GaussianLatentModel):
     """A variational autoencoder for binary data, optionally conditional on a class label.
 
-        q_phi(z | x, y) = N(mu, diag(s^2)),  [mu, r] = MLP_phi([x, onehot(y)]),  s = softplus(r) + 1e-4
-        p_theta(x | z, y) = prod_d Bernoulli(x_d; sigmoid(l_d)),  l = MLP_theta([z, onehot(y)])
+        q_phi(z | x, y) = N(m, diag(s^2)),  [m, u] = MLP_phi([x, onehot(y)]),  s = softplus(u) + 1e-4
+        p_theta(x | z, y) = prod_d Bernoulli(x_d; sigmoid(dec_theta(z, y)_d)),  dec_theta = MLP_theta([z, onehot(y)])
 
     The label parts are present only when ``n_classes >= 2`` (a CVAE).
 
@@ -173,14 +174,14 @@ class VAE(_GaussianLatentModel):
         self.decoder_net = _mlp(self.z_dim + self.n_classes, self.hidden, self.x_dim)
 
     def encoder(self, x, y=None) -> Independent:
-        """q_phi(z | x) = N(mu, diag(s^2)) with s = softplus(r) + 1e-4; batch shape (N,), event (L,)."""
+        """q_phi(z | x) = N(m, diag(s^2)) with s = softplus(u) + 1e-4; batch shape (N,), event (L,)."""
         x = self._as_x(x)
         inputs = self._with_label(x, self._as_y(y, x.shape[0]))
         mean, raw_scale = self.encoder_net(inputs).chunk(2, dim=-1)
         return Independent(Normal(mean, F.softplus(raw_scale) + MIN_STD), 1)
 
     def decoder(self, z, y=None) -> Independent:
-        """p_theta(x | z) = prod_d Bernoulli(logits l_d(z)); ``z`` (..., N, L), ``y`` (N,) broadcasts over ``...``."""
+        """p_theta(x | z) = prod_d Bernoulli(logits dec_theta(z)_d); ``z`` (..., N, L), ``y`` (N,) broadcasts over ``...``."""
         z = self._as_z(z)
         inputs = self._with_label(z, self._as_y(y, z.shape[-2]))
         return Independent(Bernoulli(logits=self.decoder_net(inputs)), 1)
@@ -200,9 +201,9 @@ def CVAE(x_dim: int = 64, z_dim: int = 8, n_classes: int = 10, hidden=(256, 256)
 class LinearVAE(_GaussianLatentModel):
     """A VAE with the linear-Gaussian model of the book as decoder and a linear encoder.
 
-        p(x | z) = N(W z + b, sigma^2 I_D),    q(z | x) = N(A x + c, diag(s^2)),  s = softplus(r) + 1e-4
+        p(x | z) = N(W z + b, sigma^2 I_D),    q(z | x) = N(A x + g, diag(s^2)),  s = softplus(u) + 1e-4
 
-    W, b, log sigma, A, c and r are learned; s does not depend on x (the exact posterior covariance
+    W, b, log sigma, A, g and u (``raw_scale``) are learned; s does not depend on x (the exact posterior covariance
     does not either). :meth:`as_lvm` gives the decoder as a :class:`~vitools.lvm.LinearGaussianLVM`,
     whose exact log p(x) bounds the ELBO from above.
 
@@ -223,14 +224,14 @@ class LinearVAE(_GaussianLatentModel):
         self.b = torch.nn.Parameter(torch.zeros(self.x_dim))
         self.log_sigma = torch.nn.Parameter(torch.zeros(()))
         self.A = torch.nn.Parameter(0.1 * torch.randn(self.z_dim, self.x_dim))
-        self.c = torch.nn.Parameter(torch.zeros(self.z_dim))
+        self.g = torch.nn.Parameter(torch.zeros(self.z_dim))
         self.raw_scale = torch.nn.Parameter(torch.full((self.z_dim,), math.log(math.e - 1)))  # softplus = 1
 
     def encoder(self, x, y=None) -> Independent:
-        """q(z | x) = N(A x + c, diag(s^2)); batch shape (N,), event (L,). ``y`` must be None."""
+        """q(z | x) = N(A x + g, diag(s^2)); batch shape (N,), event (L,). ``y`` must be None."""
         x = self._as_x(x)
         self._as_y(y, x.shape[0])
-        mean = x @ self.A.T + self.c
+        mean = x @ self.A.T + self.g
         return Independent(Normal(mean, (F.softplus(self.raw_scale) + MIN_STD).expand_as(mean)), 1)
 
     def decoder(self, z, y=None) -> Independent:
@@ -258,18 +259,21 @@ def _as_lr(lr) -> float:
     return finite_number(lr, "lr", 0, strict=True, role="is Adam's learning rate")
 
 
-def _beta_loss(terms: dict, beta: float) -> torch.Tensor:
-    return (beta * terms["kl"] - terms["reconstruction"]).mean()
+def _beta_loss(terms: dict, beta: float, pixel_weight: float = 1.0) -> torch.Tensor:
+    return (beta * terms["kl"] - pixel_weight * terms["reconstruction"]).mean()
 
 
 def elbo_terms_of(model, x, q: Independent, n_samples: int = 1, y=None) -> dict:
     """The ELBO of a diagonal Gaussian q(z) = N(m, diag(s^2)) per data point, with its two decompositions.
 
-    - ``reconstruction``:     (1/S) sum_s log p(x | z_s), z_s = m + s * eps_s (reparameterised, differentiable)
-    - ``expected_log_prior``: E_q[log p(z)] = -L/2 log(2 pi) - 1/2 sum_j (m_j^2 + s_j^2)
-    - ``entropy``:            H(q) = 1/2 sum_j log(2 pi e s_j^2)
-    - ``kl``:                 KL(q || p(z)) = -E_q[log p(z)] - H(q) = 1/2 sum_j (m_j^2 + s_j^2 - 1 - log s_j^2)
-    - ``elbo``:               reconstruction - kl = reconstruction + expected_log_prior + entropy
+    - ``reconstruction``:     (1/S) sum_j log p(x | z_j), z_j = m + s * eps_j (reparameterised, differentiable)
+    - ``expected_log_prior``: E_q[log p(z)] = -L/2 log(2 pi) - 1/2 sum_i (m_i^2 + s_i^2)
+    - ``entropy``:            H(q) = 1/2 sum_i log(2 pi e s_i^2)
+    - ``kl``:                 KL(q || p(z)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - log s_i^2)
+    - ``elbo``:               reconstruction - kl
+
+    Each closed form is its own formula, so ``kl = -(expected_log_prior + entropy)`` is an identity that the
+    tests check, not a definition.
 
     Parameters
     ----------
@@ -293,13 +297,14 @@ def elbo_terms_of(model, x, q: Independent, n_samples: int = 1, y=None) -> dict:
         raise TypeError(f"q must be Independent(Normal(m, s), 1) with m and s of shape ({x.shape[0]}, {model.z_dim}), "
                         f"one q per row of x (for example model.encoder(x))")
     z = q.rsample((positive_int(n_samples, "n_samples"),))
-    mean, std = q.base_dist.loc, q.base_dist.scale
+    m, s = q.base_dist.loc, q.base_dist.scale
+    log_var = 2 * s.log()
     terms = {
         "reconstruction": model.decoder(z, y).log_prob(x).mean(0),
-        "expected_log_prior": -0.5 * model.z_dim * math.log(2 * math.pi) - 0.5 * (mean**2 + std**2).sum(-1),
-        "entropy": q.entropy(),
+        "expected_log_prior": -0.5 * model.z_dim * math.log(2 * math.pi) - 0.5 * (m**2 + s**2).sum(-1),
+        "entropy": 0.5 * (math.log(2 * math.pi * math.e) + log_var).sum(-1),
+        "kl": 0.5 * (m**2 + s**2 - 1 - log_var).sum(-1),
     }
-    terms["kl"] = -(terms["expected_log_prior"] + terms["entropy"])
     terms["elbo"] = terms["reconstruction"] - terms["kl"]
     return terms
 
@@ -313,7 +318,8 @@ def elbo_of(model, x, q: Independent, n_samples: int = 1, y=None) -> torch.Tenso
 
 
 def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, y_train=None,
-          beta: float = 1.0, x_test=None, y_test=None, progress: bool = False) -> dict:
+          beta: float = 1.0, x_test=None, y_test=None, progress: bool = False, pixel_reduction: str = "sum",
+          callback=None) -> dict:
     """Fit a VAE by Adam on ``model.loss`` over shuffled mini-batches.
 
     Calls ``torch.manual_seed(seed)`` first (so the reparameterisation noise repeats) and shuffles
@@ -337,6 +343,13 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
         Evaluated (one sample per point, no gradient) after each epoch.
     progress : bool
         Show a tqdm progress bar over the epochs.
+    pixel_reduction : {"sum", "mean"}
+        How the loss reduces log p(x | z) over the D pixels. ``"sum"`` is the ELBO's log-likelihood of the
+        image. ``"mean"`` (a common slip, here to demonstrate it) trains on
+        -(1/D) log p(x | z) + beta KL = (1/D) [-log p(x | z) + D beta KL]: a beta-VAE with beta -> D beta,
+        up to a constant factor that Adam's steps (nearly) ignore. The recorded ELBOs are unaffected.
+    callback : callable, optional
+        Called as ``callback(epoch, model)`` after each epoch (epoch = 1, 2, ...), e.g. to record parameters.
 
     Returns
     -------
@@ -350,6 +363,11 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     lr, beta, seed = _as_lr(lr), _as_beta(beta), integer(seed, "seed")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    if pixel_reduction not in ("sum", "mean"):
+        raise ValueError(f"pixel_reduction must be 'sum' (the ELBO) or 'mean' (the common slip), got {pixel_reduction!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(epoch, model) or None, got {type(callback).__name__}")
+    pixel_weight = 1.0 if pixel_reduction == "sum" else 1.0 / model.x_dim
     x_train = model._as_x(x_train, "x_train")   # on the model's device, like everything below
     y_train = model._as_y(y_train, x_train.shape[0], "y_train")
     if x_test is not None:
@@ -364,7 +382,7 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     device, n = model._reference.device, x_train.shape[0]
     history = {"train_elbo": [], "test_elbo": [], "seconds": []}
     bar = _progress_bar(epochs) if progress else None
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(n, generator=shuffle)
         elbo_sum = torch.zeros((), device=device)
@@ -373,7 +391,7 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
             yb = None if y_train is None else y_train[batch]
             terms = model.elbo_terms(xb, yb)
             optimiser.zero_grad()
-            _beta_loss(terms, beta).backward()
+            _beta_loss(terms, beta, pixel_weight).backward()
             optimiser.step()
             elbo_sum += terms["elbo"].detach().sum()
         history["train_elbo"].append(elbo_sum.item() / n)
@@ -381,6 +399,8 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
             with torch.no_grad():
                 history["test_elbo"].append(model.elbo(x_test, y_test).mean().item())
         history["seconds"].append(time.perf_counter() - start)
+        if callback is not None:
+            callback(epoch, model)
         if bar is not None:
             bar.update()
             bar.set_postfix(train_elbo=f"{history['train_elbo'][-1]:.2f}")
@@ -446,9 +466,11 @@ def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: in
     """Optimise one q_n = N(m_n, diag(s_n^2)) per data point, from the encoder's output: the amortisation gap.
 
     Maximises each ELBO(q_n) (:func:`elbo_of`, reparameterised with ``n_samples`` samples, closed-form
-    KL) over (m_n, log s_n) with Adam; the model's parameters are left untouched (no gradients
-    are accumulated into them). The encoder's ELBO is a lower bound on the best ELBO of its family;
-    the difference is the amortisation gap.
+    KL) over (m_n, log s_n) with Adam, step size lr / (1 + t / 100) at step t = 0, 1, ...; the model's
+    parameters are left untouched (no gradients are accumulated into them). The best ELBO of the
+    diagonal Gaussian family, ELBO(q*), is at least the encoder's ELBO; the difference is the
+    amortisation gap. After finitely many steps q_n is a member of the family but not q*, so
+    ELBO(q_n) - ELBO(encoder's q) underestimates the amortisation gap (see :func:`gap_estimates`).
 
     Parameters
     ----------
@@ -472,15 +494,180 @@ def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: in
     _check_model(model)
     x = model._as_x(x)
     steps, n_samples, lr = positive_int(steps, "steps"), positive_int(n_samples, "n_samples"), _as_lr(lr)
+    snapshots, history = _refine(model, x, y, [steps], lr, n_samples)
+    return snapshots[0], history
+
+
+def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
+    """Adam on each q_n's ELBO from the encoder's output; the q after each number of steps in ``checkpoints``."""
     with torch.no_grad():
         start = model.encoder(x, y).base_dist
     mean = start.loc.clone().requires_grad_()
     log_std = start.scale.log().requires_grad_()
     optimiser = torch.optim.Adam([mean, log_std], lr=lr)
-    history = []
-    for _ in range(steps):
-        elbo = elbo_of(model, x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)
-        mean.grad, log_std.grad = torch.autograd.grad(-elbo.sum(), [mean, log_std])
-        optimiser.step()
-        history.append(elbo.mean().item())
-    return Independent(Normal(mean.detach(), log_std.detach().exp()), 1), history
+    history, snapshots = [], []
+    validate = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)   # inputs were checked once, above
+    try:
+        for step in range(checkpoints[-1] + 1):
+            if step in checkpoints:
+                snapshots.append(Independent(Normal(mean.detach().clone(), log_std.detach().exp()), 1))
+            if step == checkpoints[-1]:
+                break
+            elbo = elbo_of(model, x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)
+            mean.grad, log_std.grad = torch.autograd.grad(-elbo.sum(), [mean, log_std])
+            optimiser.param_groups[0]["lr"] = lr / (1 + step / 100)   # shrinking steps: their noise dies out
+            optimiser.step()
+            history.append(elbo.detach().mean())
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+    return snapshots, torch.stack(history).tolist() if history else []
+
+
+def _increasing(values, name: str, minimum: int) -> list:
+    if not isinstance(values, (tuple, list)) or not values:
+        raise TypeError(f"{name} must be a non-empty tuple of integers >= {minimum} in increasing order, got {values!r}")
+    values = [integer(v, f"each entry of {name}", minimum=minimum) for v in values]
+    if any(a >= b for a, b in zip(values[:-1], values[1:])):
+        raise ValueError(f"{name} must be in strictly increasing order, got {values}")
+    return values
+
+
+def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=None, lr: float = 0.05,
+                  n_samples: int = 16, n_eval: int = 1000, repeats: int = 4, chunk: int = 500) -> dict:
+    """The two estimates behind the gap decomposition, and how they move with their budgets.
+
+    - ELBO(q_T), the ELBO of the q reached after T steps of :func:`refine_posterior` (T = 0: the encoder's
+      q), for each T in ``steps``. It estimates ELBO(q*), the best ELBO of the diagonal Gaussian family,
+      from below: q_T is in the family, so E[ELBO(q_T)] <= ELBO(q*).
+    - L_K, the importance-weighted bound with K samples from the encoder's q, for each K in ``ks``. It
+      estimates log p(x) from below: E[L_K] <= log p(x), and E[L_K] does not decrease with K.
+
+    All ELBO(q_T) are evaluated with the same ``n_eval`` noise draws eps (common random numbers), so their
+    differences are precise. L_K is averaged over the ``repeats * max(ks) // K`` disjoint blocks of K
+    samples in one pool of ``repeats * max(ks)`` log-weights per data point; the spread over blocks gives
+    its standard error.
+
+    Parameters
+    ----------
+    model : VAE or LinearVAE
+    x : tensor, shape (N, D)
+    steps : tuple of int
+        Refinement steps T, increasing, >= 0.
+    ks : tuple of int
+        Numbers of importance samples K, increasing, >= 1.
+    y : LongTensor, shape (N,), optional
+        Labels, exactly when the model is conditional.
+    lr, n_samples :
+        Adam's learning rate (> 0) and the Monte Carlo samples per step (>= 1) of the refinement.
+    n_eval : int
+        Noise draws per data point for each ELBO(q_T), >= 2.
+    repeats : int
+        Blocks of the largest K in the pool, >= 2.
+    chunk : int
+        Samples drawn per network pass, >= 1 (memory and speed only).
+
+    Returns
+    -------
+    dict
+        ``steps``, ``ks`` (lists); ``elbo``, ``elbo_se`` (shape (len(steps),)): the mean over the data points
+        of ELBO(q_T) and its Monte Carlo standard error; ``elbo_diff_se`` (len(steps), len(steps)): entry
+        [a, b] is the standard error of elbo[a] - elbo[b] (small, thanks to the shared noise);
+        ``log_px``, ``log_px_se`` (len(ks),): the mean of L_K and its standard error; ``log_px_step``,
+        ``log_px_step_se`` (len(ks) - 1,): entry a is L_{K_{a+1}} - L_{K_a} estimated *paired*, each block of
+        K_{a+1} samples against the mean of the K_a-blocks nested inside it, and its standard error (NaN when
+        K_a does not divide K_{a+1} or the pool holds fewer than two blocks of K_{a+1}). Numpy arrays, in nats
+        per data point.
+    """
+    _check_model(model)
+    x = model._as_x(x)
+    y = model._as_y(y, x.shape[0])
+    steps, ks = _increasing(steps, "steps", 0), _increasing(ks, "ks", 1)
+    lr, n_samples = _as_lr(lr), positive_int(n_samples, "n_samples")
+    n_eval, repeats = integer(n_eval, "n_eval", minimum=2), integer(repeats, "repeats", minimum=2)
+    chunk = positive_int(chunk, "chunk")
+    n = x.shape[0]
+    snapshots, _ = _refine(model, x, y, steps, lr, n_samples)
+    with torch.no_grad():
+        eps = torch.randn(n_eval, n, model.z_dim, dtype=x.dtype, device=x.device)
+        per_sample = []
+        for q in snapshots:
+            m, s = q.base_dist.loc, q.base_dist.scale
+            kl = 0.5 * (m**2 + s**2 - 1 - 2 * s.log()).sum(-1)
+            rec = torch.cat([model.decoder(m + s * e, y).log_prob(x) for e in eps.split(chunk)])
+            per_sample.append((rec - kl).double())                     # (n_eval, N)
+        elbo = torch.stack([v.mean() for v in per_sample])
+        elbo_se = torch.stack([(v.var(0) / n_eval).sum().sqrt() / n for v in per_sample])
+        diff_se = torch.stack([torch.stack([((b - a).var(0) / n_eval).sum().sqrt() / n for a in per_sample])
+                               for b in per_sample])
+        q = model.encoder(x, y)
+        pool = repeats * ks[-1]
+        log_w = []
+        for size in [chunk] * (pool // chunk) + ([pool % chunk] if pool % chunk else []):
+            z = q.sample((size,))
+            log_w.append(model.log_joint(x, z, y) - q.log_prob(z))
+        log_w = torch.cat(log_w).double()                                # (pool, N)
+        log_px, log_px_se, per_block = [], [], []
+        for k in ks:
+            blocks = pool // k
+            bounds = torch.logsumexp(log_w[:blocks * k].reshape(blocks, k, n), dim=1) - math.log(k)
+            per_block.append(bounds)                                     # (blocks, N)
+            log_px.append(bounds.mean())
+            log_px_se.append((bounds.var(0) / blocks).sum().sqrt() / n)
+        step_diff, step_diff_se = [], []      # L_{K_{a+1}} - L_{K_a}, paired: the K_a-blocks nested in each K_{a+1}-block
+        for a in range(len(ks) - 1):
+            small, large = ks[a], ks[a + 1]
+            if large % small or pool // large < 2:
+                step_diff.append(float("nan"))
+                step_diff_se.append(float("nan"))
+                continue
+            blocks = pool // large
+            nested = per_block[a][:blocks * (large // small)].reshape(blocks, large // small, n).mean(1)
+            d = per_block[a + 1] - nested                                # (blocks, N)
+            step_diff.append(d.mean())
+            step_diff_se.append((d.var(0) / blocks).sum().sqrt() / n)
+    def as_numpy(values):
+        return np.array([float(v) for v in values])
+
+    return {"steps": steps, "ks": ks, "elbo": as_numpy(elbo), "elbo_se": as_numpy(elbo_se),
+            "elbo_diff_se": diff_se.cpu().numpy(), "log_px": as_numpy(log_px), "log_px_se": as_numpy(log_px_se),
+            "log_px_step": as_numpy(step_diff), "log_px_step_se": as_numpy(step_diff_se)}
+
+
+def digit_style(images) -> torch.Tensor:
+    """Three numbers that describe how a digit is drawn, from square grey-level images: centre, width, slant.
+
+    With w_uv the image's intensity at row u (top to bottom) and column v, normalised to sum to one, and
+    (U, V) a pixel position drawn with these probabilities:
+
+    - centre = E[V], the horizontal centre of the ink;
+    - width  = sd(V), its horizontal spread;
+    - slant  = -Cov(U, V) / Var(U), minus the slope of the column against the row: positive when the
+      ink leans forward, like "/".
+
+    Parameters
+    ----------
+    images : tensor, shape (N, D) with D a square (64 for the 8x8 digits), values >= 0, each row with some ink
+
+    Returns
+    -------
+    tensor, shape (N, 3)
+        Columns centre, width, slant, in pixels (slant: pixels per row).
+    """
+    images = float_tensor(images, "images", ndim=2)
+    side = math.isqrt(images.shape[1])
+    if side * side != images.shape[1] or side < 2:
+        raise ValueError(f"images must have shape (N, D) with D a square number >= 4 (64 for 8x8 digits), "
+                         f"got {tuple(images.shape)}")
+    if images.min() < 0:
+        raise ValueError("images must have intensities >= 0 (pixel probabilities or grey levels)")
+    mass = images.sum(1, keepdim=True)
+    if torch.any(mass <= 0):
+        raise ValueError("images has a row without ink (all zeros): the style of an empty image is undefined")
+    w = (images / mass).reshape(-1, side, side)
+    grid = torch.arange(side, dtype=w.dtype, device=w.device)
+    u, v = grid.view(1, side, 1), grid.view(1, 1, side)
+    mean_u, mean_v = (w * u).sum((1, 2)), (w * v).sum((1, 2))
+    du, dv = u - mean_u.view(-1, 1, 1), v - mean_v.view(-1, 1, 1)
+    var_u, var_v, cov = (w * du**2).sum((1, 2)), (w * dv**2).sum((1, 2)), (w * du * dv).sum((1, 2))
+    return torch.stack([mean_v, var_v.sqrt(), -cov / var_u], dim=1)

@@ -32,9 +32,9 @@ register(Exercise(
     checks=[sums_to_one],
     hints=["Only the term sum_n sum_c r_nc log pi_c depends on pi. Add a multiplier times (1 - sum_c pi_c).",
            "Setting the derivative to zero gives pi_c = N_c / (the multiplier); the constraint fixes it."],
-    discussion=("With a multiplier xi for the constraint, d/d pi_c [sum_n sum_c' r_nc' log pi_c' + "
-                "xi (1 - sum_c' pi_c')] = N_c / pi_c - xi = 0, so pi_c = N_c / xi, and summing over c gives "
-                "xi = sum_c N_c = N. Each weight is the share of the data its component is responsible for."),
+    discussion=("With a Lagrange multiplier Phi for the constraint, d/d pi_c [sum_n sum_c' r_nc' log pi_c' + "
+                "Phi (1 - sum_c' pi_c')] = N_c / pi_c - Phi = 0, so pi_c = N_c / Phi, and summing over c gives "
+                "Phi = sum_c N_c = N. Each weight is the share of the data its component is responsible for."),
 ))
 
 # ---------------------------------------------------------------- 3.2

@@ -91,21 +91,21 @@ register(Exercise(
     "4.3", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
     probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
     mistakes=[
-        Mistake(lambda nu, u: u**nu, "That is F(u) = u^nu, not its inverse: solve u = z^nu for z."),
+        Mistake(lambda nu, u: u**nu, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
         Mistake(lambda nu, u: (1 - u) ** (1 / nu),
                 "That is F^{-1}(1 - u). Since 1 - u is uniform too, it also produces samples of q and is a valid "
                 "reparameterisation, but it is not the inverse CDF the exercise asks for."),
-        Mistake(lambda nu, u: u ** (-1 / nu), "The exponent is 1/nu, not -1/nu: samples must stay in (0, 1)."),
+        Mistake(lambda nu, u: u ** (-1 / nu), "The exponent is 1/phi, not -1/phi: samples must stay in (0, 1)."),
         Mistake(lambda nu, u: u ** (1 / (nu - 1)) if nu != 1 else u,
-                "That inverts the density's power z^(nu - 1). The CDF is its integral, F(z) = z^nu."),
+                "That inverts the density's power z^(phi - 1). The CDF is its integral, F(z) = z^phi."),
     ],
     checks=[all_finite],
-    hints=["Integrate the density: F(z) = integral from 0 to z of nu t^(nu - 1) dt = z^nu.",
-           "Solve u = z^nu for z; u is a float or a NumPy array, so NumPy operations (**, np.log) work for both."],
-    discussion=("F(z) = z^nu, so u = z^nu gives z = u^(1/nu). Then dz/dnu = -log(u) u^(1/nu) / nu^2 = -z log(z) / nu, "
+    hints=["Integrate the density: F(z) = integral from 0 to z of phi t^(phi - 1) dt = z^phi.",
+           "Solve u = z^phi for z; u is a float or a NumPy array, so NumPy operations (**, np.log) work for both."],
+    discussion=("F(z) = z^phi, so u = z^phi gives z = u^(1/phi). Then dz/dphi = -log(u) u^(1/phi) / phi^2 = -z log(z) / phi, "
                 "positive since log z < 0: a larger exponent pushes mass towards 1. For f(z) = z the pathwise gradient "
-                "averages E[-z log(z)/nu] = -integral of z^nu log z dz = 1/(nu + 1)^2, the derivative of "
-                "E[z] = nu/(nu + 1)."),
+                "averages E[-z log(z)/phi] = -integral of z^phi log z dz = 1/(phi + 1)^2, the derivative of "
+                "E[z] = phi/(phi + 1)."),
 ))
 
 # ---------------------------------------------------------------- 4.4

@@ -82,21 +82,21 @@ register(Exercise(
 # ---------------------------------------------------------------- 4.3
 
 
-def inverse_cdf(nu, u):
-    # q(z) = nu z^(nu - 1) on (0, 1): F(z) = z^nu, so z = F^{-1}(u) = u^(1/nu)
-    return u ** (1 / nu)
+def inverse_cdf(phi, u):
+    # q(z) = phi z^(phi - 1) on (0, 1): F(z) = z^phi, so z = F^{-1}(u) = u^(1/phi)
+    return u ** (1 / phi)
 
 
 register(Exercise(
     "4.3", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
     probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
     mistakes=[
-        Mistake(lambda nu, u: u**nu, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
-        Mistake(lambda nu, u: (1 - u) ** (1 / nu),
+        Mistake(lambda phi, u: u**phi, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
+        Mistake(lambda phi, u: (1 - u) ** (1 / phi),
                 "That is F^{-1}(1 - u). Since 1 - u is uniform too, it also produces samples of q and is a valid "
                 "reparameterisation, but it is not the inverse CDF the exercise asks for."),
-        Mistake(lambda nu, u: u ** (-1 / nu), "The exponent is 1/phi, not -1/phi: samples must stay in (0, 1)."),
-        Mistake(lambda nu, u: u ** (1 / (nu - 1)) if nu != 1 else u,
+        Mistake(lambda phi, u: u ** (-1 / phi), "The exponent is 1/phi, not -1/phi: samples must stay in (0, 1)."),
+        Mistake(lambda phi, u: u ** (1 / (phi - 1)) if phi != 1 else u,
                 "That inverts the density's power z^(phi - 1). The CDF is its integral, F(z) = z^phi."),
     ],
     checks=[all_finite],

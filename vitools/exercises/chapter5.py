@@ -50,7 +50,7 @@ register(Exercise(
     checks=[all_finite],
     hints=["Both q and the prior are products over the latent dimensions, so log q(z) - log p(z) is a sum of "
            "terms that each involve one z_i: the KL is the sum of one-dimensional KLs.",
-           "For one dimension use chapter 2's {eq}`kl-gauss`, KL(N(m, s^2) || N(mu, Sigma)) = log(sqrt(Sigma) / s) "
+           "For one dimension use chapter 2's Gaussian KL formula (kl-gauss), KL(N(m, s^2) || N(mu, Sigma)) = log(sqrt(Sigma) / s) "
            "+ (s^2 + (m - mu)^2) / (2 Sigma) - 1/2, with m_i, s_i for q and mu_i, Sigma_ii for the prior."],
     discussion=("Because q(z) = prod_i q_i(z_i) and p(z) = prod_i p_i(z_i), log q(z) - log p(z) = sum_i [log q_i(z_i) "
                 "- log p_i(z_i)], and the expectation of the i-th term under q only involves q_i: KL(q || p) = sum_i "

@@ -357,14 +357,14 @@ def test_vae_log_likelihood_with_k_5000_is_exact_when_the_encoder_is_the_posteri
     d = torch.tensor([1.5, 0.7], dtype=torch.float64)
     W, b = columns * d, torch.randn(x_dim, generator=gen, dtype=torch.float64)
     post_var = sigma**2 / (d**2 + sigma**2)
-    A = (W / (d**2 + sigma**2)).T                                    # m = S W^T (x - b) / sigma^2
+    A = (W / (d**2 + sigma**2)).T                                    # m = Sigma_{z|x} W^T (x - b) / sigma^2
     model = LinearVAE(x_dim, z_dim).double()
     with torch.no_grad():
         model.W.copy_(W)
         model.b.copy_(b)
         model.log_sigma.fill_(math.log(sigma))
         model.A.copy_(A)
-        model.c.copy_(-A @ b)
+        model.g.copy_(-A @ b)
         model.raw_scale.copy_(torch.log(torch.expm1(post_var.sqrt() - MIN_STD)))
     lvm = LinearGaussianLVM(W, b, sigma)
     torch.manual_seed(0)

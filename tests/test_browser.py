@@ -88,7 +88,9 @@ def test_page_renders_offline_with_math_and_no_errors(browser, name):
         const main = document.querySelector('main').cloneNode(true);
         main.querySelectorAll('pre, code, .highlight').forEach(e => e.remove());
         return main.textContent; }""")
-    raw_tex = [marker for marker in ("\\(", "\\[", "$$", "\\frac") if marker in text]
+    # "$" catches inline math that Markdown broke apart (e.g. a continuation line starting with "+ " or "- "
+    # inside a list item becomes a nested list and leaves both halves of $...$ as plain text)
+    raw_tex = [marker for marker in ("\\(", "\\[", "$", "\\frac") if marker in text]
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     math = page.evaluate("document.querySelectorAll('mjx-container').length")

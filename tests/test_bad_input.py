@@ -879,6 +879,8 @@ CASES = [
          lambda: interactive.slider_animation(draw, [1.0], figsize=5), TypeError, "figsize must be a pair"),
     case("interactive.slider_animation", "interval_ms-zero",
          lambda: interactive.slider_animation(draw, [1.0], interval_ms=0), ValueError, "interval_ms"),
+    case("interactive.slider_animation", "name-number",
+         lambda: interactive.slider_animation(draw, [1.0], name=3), TypeError, "name must be a string"),
     case("interactive.live_sliders", "draw-none", lambda: interactive.live_sliders(None, a=[1]), TypeError,
          "draw must be a function"),
     case("interactive.live_sliders", "no-sliders", lambda: interactive.live_sliders(draw), ValueError,

@@ -104,10 +104,12 @@ def test_page_renders_offline_with_math_and_no_errors(browser, name):
 @pytest.mark.parametrize("name", [n for n in _pages() if n.startswith("0")])
 def test_every_static_slider_moves(browser, name):
     page, _ = _open(browser, name)
-    sliders = page.query_selector_all(".animation input[type=range]")
+    sliders = page.query_selector_all(".vitools-player input[type=range]")
     assert sliders, f"{name} has no slider player"
     for slider in sliders:
-        image = slider.evaluate_handle("s => s.closest('.animation').querySelector('img')")
+        image = slider.evaluate_handle("s => s.closest('.vitools-player').querySelector('img')")
+        box = image.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 50, f"{name}: a player shows an empty frame ({box})"
         before = hashlib.md5(image.get_attribute("src").encode()).hexdigest()
         slider.fill(slider.get_attribute("max"))          # sets the value and fires the input event
         page.wait_for_timeout(200)
@@ -119,7 +121,7 @@ def test_every_static_slider_moves(browser, name):
 def test_a_solution_dropdown_opens(browser):
     page, _ = _open(browser, "01_marginal_likelihood")
     solution = page.query_selector(".solution.dropdown")
-    body = solution.query_selector(".cell")
+    body = solution.query_selector("div.highlight")             # the reference solution's code
     assert not body.is_visible()
     solution.query_selector(".admonition-title").click()
     page.wait_for_timeout(300)

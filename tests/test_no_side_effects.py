@@ -12,9 +12,8 @@ Two checks:
    - MPLCONFIGDIR: matplotlib (not vitools) caches its font list there on first use;
    - TORCHINDUCTOR_CACHE_DIR: the first torch.optim optimiser imports torch._dynamo, whose import creates
      torch's (empty) compile-cache directory, by default $TMPDIR/torchinductor_$USER.
-   Transient scratch files under TMPDIR are recorded but allowed, provided TMPDIR is empty again at the end:
-   matplotlib's ``to_jshtml`` (behind vitools.interactive.slider_animation) renders the player inside a
-   ``tempfile.TemporaryDirectory`` and deletes it, after ``tempfile``'s usual writability probe.
+   Transient scratch files under TMPDIR (created and deleted again) are recorded separately, and there must
+   be none either: the slider player renders its frames in memory.
    PYTHONDONTWRITEBYTECODE=1 keeps the interpreter's own .pyc caching out of the picture. (An audit hook sees
    Python-level file and socket calls; the empty-directory check also catches writes from C code into the
    directories a program would normally use.)
@@ -198,6 +197,7 @@ def test_workload_writes_no_files_and_opens_no_connections(tmp_path):
     result, violations, scratch, dirs = _run_guarded(WORKLOAD, tmp_path)
     assert not violations, f"vitools touched files or the network: {violations}"
     assert result.returncode == 0, result.stderr[-4000:]
+    assert not scratch, f"vitools wrote scratch files: {scratch}"
     for name in ("cwd", "home", "tmp"):
         assert not _listing(dirs[name]), f"files appeared in {name}: {_listing(dirs[name])} (scratch: {scratch})"
 
@@ -243,12 +243,15 @@ def test_no_networking_imports():
 
 
 def _writes(tree):
-    """(call node, enclosing function's parameter names) for every call that may write a file."""
+    """(call node, the names it may write to) for every call that may write a file: the enclosing function's
+    parameters (paths from the caller) and its in-memory buffers (``name = io.BytesIO()``)."""
     def visit(node, params):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             a = node.args
             params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs} | \
-                {p.arg for p in (a.vararg, a.kwarg) if p is not None}
+                {p.arg for p in (a.vararg, a.kwarg) if p is not None} | \
+                {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                 and ast.unparse(n.value.func) in ("io.BytesIO", "io.StringIO") for t in n.targets if isinstance(t, ast.Name)}
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id == "open":
@@ -298,10 +301,11 @@ def test_the_static_check_would_see_a_write_and_an_import():
               "def f(out, fig, x):\n    open(out, 'w')\n    open('/tmp/x', 'w')\n"
               "    Path('cache.json').write_text('')\n"
               "    fig.savefig(out)\n    fig.savefig('figure.png')\n    torch.save(x, out)\n    torch.save(x, 'x.pt')\n"
-              "    x.copy()\n    [1].remove(1)\n    os.remove('x.pt')\n    open(out).read()\n")
+              "    x.copy()\n    [1].remove(1)\n    os.remove('x.pt')\n    open(out).read()\n"
+              "    buffer = io.BytesIO()\n    fig.savefig(buffer)\n    cache = 'x.png'\n    fig.savefig(cache)\n")
     tree = ast.parse(source)
     flagged = [call.lineno for call, params in _writes(tree)
                if not (isinstance(_path_argument(call), ast.Name) and _path_argument(call).id in params)]
-    assert flagged == [5, 6, 8, 10, 13]
+    assert flagged == [5, 6, 8, 10, 13, 18]
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert len(imports) == 2

@@ -1,5 +1,7 @@
 """Each exercise's reference passes its own checker; each typical mistake gets its message."""
 
+import inspect
+
 import numpy as np
 import pytest
 from scipy import special, stats
@@ -39,6 +41,31 @@ def test_no_answer_and_hints_and_solution(ex):
     for _ in ex.hints:
         ex.hint()
     assert "last hint" in repr(ex.hint()) or not ex.hints   # a hint past the last says so
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+def test_the_solution_is_a_closed_drop_down_in_a_notebook_and_a_sphinx_solution_in_the_book(ex):
+    import html
+    import re
+
+    shown = ex.solution()
+    notebook = shown._repr_html_()
+    # a notebook front end shows HTML: a <details> without `open`, the code escaped inside it
+    assert re.search(r"<details class=\"vitools-solution\">\s*<summary>", notebook) and " open" not in notebook
+    assert html.escape(inspect.getsource(ex.reference).splitlines()[0].strip()) in notebook
+    # the book takes the Markdown: a {solution} drop-down for the exercise labelled ex-C-N
+    book = shown._repr_markdown_()
+    assert book.startswith(f"::::{{solution}} ex-{ex.label.replace('.', '-')}\n:class: dropdown\n")
+    assert book.rstrip().endswith("::::") and ex.discussion in book and "```python" in book
+
+
+def test_solution_html_leaves_tex_to_the_notebook_s_mathjax():
+    from vitools.exercises._core import _markdown_to_html
+
+    rendered = _markdown_to_html("Take $x_1 * y_2 < 1$ and\n\n$$a_1 * b_2$$\n\n**bold** `code`")
+    # TeX kept verbatim (HTML-escaped) between its dollars, not read as emphasis; Markdown around it rendered
+    assert "$x_1 * y_2 &lt; 1$" in rendered and "$$a_1 * b_2$$" in rendered and "<em>" not in rendered
+    assert "<strong>bold</strong>" in rendered and "<code>code</code>" in rendered
 
 
 def _chapter_markdown(label):

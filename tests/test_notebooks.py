@@ -65,3 +65,49 @@ def test_notebook_has_hidden_checks_and_short_cells(nb_path):
     long_cells = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
                   and len("".join(c["source"]).splitlines()) > MAX_CODE_LINES]
     assert not long_cells, f"{nb_path.name}: code cells {long_cells} exceed {MAX_CODE_LINES} lines; move logic to vitools"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_hidden_checks_are_collapsed_in_jupyterlab(nb_path):
+    """A check the book hides (remove-cell) opens collapsed in JupyterLab: a reader clicks its bar to see it.
+
+    The live-slider cells are remove-cell too (their callbacks cannot run in the HTML), but they are for readers
+    of the notebook, so they open expanded.
+    """
+    cells = _cells(nb_path)
+    hidden = [i for i, c in enumerate(cells) if "remove-cell" in c.get("metadata", {}).get("tags", [])]
+    collapsed = {i for i in hidden if cells[i]["metadata"].get("jupyter", {}).get("source_hidden")}
+    live = {i for i in hidden if "live_sliders(" in "".join(cells[i]["source"])}
+    assert live, f"{nb_path.name} has no live-slider cell"
+    assert collapsed == set(hidden) - live, \
+        f"{nb_path.name}: collapse hidden checks {sorted(set(hidden) - live - collapsed)}, expand {sorted(collapsed & live)}"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_solution_is_one_tagged_cell_after_its_checker(nb_path):
+    """exercise("C.N").solution() in a cell tagged solution and remove-input, right after the checker cell.
+
+    Its output is the whole drop-down (a {solution} block in the book, a closed <details> in JupyterLab), so no
+    gated {solution-start}/{solution-end} Markdown cells, which jupyterlab-myst renders as an empty drop-down.
+    """
+    import re
+
+    from vitools.exercises import all_exercises
+
+    cells = _cells(nb_path)
+    chapter = int(nb_path.name[:2])
+    calls = [re.search(r'exercise\("(\d+\.\d+)"\)\.solution\(\)', "".join(c["source"])) for c in cells]
+    assert [m[1] for m in calls if m] == [e.label for e in all_exercises() if e.label.startswith(f"{chapter}.")], \
+        f"{nb_path.name}: not one solution cell per exercise, in order"
+    gated = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+             and "".join(c["source"]).lstrip().startswith(("```{solution", ":::{solution"))]
+    assert not gated, f"{nb_path.name}: Markdown solution cells {gated}; the solution cell's output is the drop-down"
+    for i, cell in enumerate(cells):
+        called = re.fullmatch(r'exercise\("(\d+\.\d+)"\)\.solution\(\)', "".join(cell["source"]).strip())
+        if cell["cell_type"] != "code" or not re.search(r"\.solution\(", "".join(cell["source"])):
+            continue
+        assert called, f"{nb_path.name}: cell {i} should be exactly exercise(\"C.N\").solution()"
+        assert {"solution", "remove-input"} <= set(cell["metadata"].get("tags", [])), \
+            f"{nb_path.name}: solution cell {i} must be tagged solution and remove-input"
+        assert f'exercise("{called[1]}")' in "".join(cells[i - 1]["source"]), \
+            f"{nb_path.name}: solution cell {i} does not follow exercise {called[1]}'s checker cell"

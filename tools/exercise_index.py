@@ -5,7 +5,9 @@
 
 An exercise in a notebook is a markdown cell that opens with an ``{exercise}`` directive (with a
 ``:label:`` and a first line "**Kind, stars.**"), followed by a code cell that calls
-``exercise("C.N")``; C.N is also the number Sphinx shows, and this module checks that they agree.
+``exercise("C.N")``; C.N is also the number Sphinx shows, and this module checks that they agree. The
+label is ``ex-C-N``: the solution cell's output, ``exercise("C.N").solution()``, opens a ``{solution}``
+drop-down for that label.
 """
 
 import json
@@ -53,6 +55,9 @@ def exercises(notebook: Path):
             checker = _CHECKER.search("".join(following["source"]))
             if following["cell_type"] != "code" or not checker:
                 raise ValueError(f"{notebook.name}: exercise {match['label']} is not followed by a cell calling exercise(\"C.N\")")
+            if match["label"] != f"ex-{checker['number'].replace('.', '-')}":
+                raise ValueError(f"{notebook.name}: exercise {match['label']} calls exercise(\"{checker['number']}\"), "
+                                 f"so its label must be ex-{checker['number'].replace('.', '-')}")
             found.append(Entry(checker["number"], match["label"], match["title"].strip(), match["kind"].strip(), match["stars"]))
     return found
 

@@ -4,11 +4,10 @@
     python tools/student_edition.py _student --no-execute    # faster: HTML without cell outputs
     python tools/student_edition.py _student --no-build      # notebooks only
 
-Removed from every notebook: the cells tagged ``solution`` (they print the reference solution) and the
-gated ``{solution-start}`` / ``{solution-end}`` markers around them. So the solutions are absent from the
-notebooks and from the HTML, not hidden or collapsed. (sphinx-exercise's own ``hide_solutions`` option is
-not used: it fails on gated solutions.) The exercise statements, the ``exercise("C.N").check(...)`` cells and
-hints remain.
+Removed from every notebook: the cells tagged ``solution``, whose output is the reference solution (a
+sphinx-exercise ``{solution}`` drop-down in the HTML, a closed "Show the solution" drop-down in JupyterLab),
+and any Markdown ``{solution}`` block. So the solutions are absent from the notebooks and from the HTML, not
+hidden or collapsed. The exercise statements, the ``exercise("C.N").check(...)`` cells and hints remain.
 """
 
 import argparse
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def is_solution(cell) -> bool:
     source = "".join(cell["source"]).lstrip()
     if cell["cell_type"] == "markdown":
-        return source.startswith(("```{solution-start}", "```{solution-end}", "```{solution}"))
+        return source.startswith(("```{solution", ":::{solution", "::::{solution"))
     return "solution" in cell.get("metadata", {}).get("tags", [])
 
 

@@ -1,5 +1,6 @@
 """The exercise machinery: Exercise, Mistake, Feedback and the registry."""
 
+import html
 import inspect
 import re
 import textwrap
@@ -55,6 +56,49 @@ class _Text:
 
     def __repr__(self) -> str:
         return self.markdown
+
+
+class _Solution(_Text):
+    """A reference solution that stays hidden until the reader asks for it.
+
+    Two forms of one text. A notebook front end (JupyterLab, Jupyter Notebook, VS Code) shows the HTML
+    form, a closed ``<details>`` drop-down, so running every cell never puts an answer on screen. The book
+    takes the Markdown form (``nb_mime_priority_overrides`` in ``_config.yml``): a sphinx-exercise
+    ``{solution}`` drop-down for the exercise whose directive carries ``:label: ex-C-N``.
+    """
+
+    def __init__(self, markdown: str, label: str):
+        super().__init__(markdown)
+        self.label = label
+
+    def _repr_markdown_(self) -> str:
+        return f"::::{{solution}} ex-{self.label.replace('.', '-')}\n:class: dropdown\n\n{self.markdown}\n::::\n"
+
+    def _repr_html_(self) -> str:
+        return (f"{_SOLUTION_STYLE}<details class=\"vitools-solution\"><summary>Show the solution to exercise "
+                f"{self.label} (try it first)</summary>\n{_markdown_to_html(self.markdown)}</details>")
+
+
+# JupyterLab's output style hides a <summary>'s disclosure triangle, so the drop-down draws its own
+_SOLUTION_STYLE = """<style>
+.vitools-solution > summary { cursor: pointer; list-style: none; font-weight: 600;
+  color: var(--jp-content-link-color, #1a5fb4); }
+.vitools-solution > summary::-webkit-details-marker { display: none; }
+.vitools-solution > summary::before { content: "\\25B8\\00A0"; }
+.vitools-solution[open] > summary::before { content: "\\25BE\\00A0"; }
+</style>"""
+
+
+def _markdown_to_html(markdown: str) -> str:
+    """CommonMark to HTML, with ``$...$`` and ``$$...$$`` left as TeX for the notebook's MathJax."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    def tex(content: str, options: dict) -> str:
+        delimiter = "$$" if options.get("display_mode") else "$"
+        return html.escape(f"{delimiter}{content}{delimiter}")
+
+    return MarkdownIt("commonmark").use(dollarmath_plugin, renderer=tex).render(markdown)
 
 
 class Exercise:
@@ -164,10 +208,10 @@ class Exercise:
             text += "\n\n(That was the last hint; `solution()` shows the worked answer.)"
         return _Text(text)
 
-    def solution(self) -> _Text:
-        """The discussion and the source code of the reference solution."""
+    def solution(self) -> _Solution:
+        """The discussion and the source code of the reference solution, behind a "show" drop-down."""
         code = textwrap.dedent(inspect.getsource(self.reference))
-        return _Text(f"{self.discussion}\n\n```python\n{code}```")
+        return _Solution(f"{self.discussion}\n\n```python\n{code}```", self.label)
 
     def _evaluate(self, answer) -> tuple:
         """The answer as a tuple of float arrays: one value, or one output per probe."""

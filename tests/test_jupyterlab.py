@@ -221,10 +221,12 @@ def test_run_all_in_jupyterlab_as_a_reader_sees_it(lab, page, name):
         .some(e => e.textContent.includes('def ' + n + '(') && e.checkVisibility()))""", references)
     assert not shown, f"{name}: solution code on screen after Run All: {shown}"
     first = solutions.first
+    assert first.locator(".vitools-hide").is_hidden() and "Show the solution" in first.locator("summary").inner_text()
     _shot(page, page.locator(".myst aside.myst-exercise").first, SHOTS / f"{name}-exercise.png")
     first.locator("summary").click()
     page.wait_for_timeout(300)
     assert first.evaluate("d => d.open") and first.locator("pre").first.is_visible()
+    assert "Hide the solution" in first.locator("summary").inner_text()
     _shot(page, first, SHOTS / f"{name}-solution-opened.png")
     first.locator("summary").click()
 
@@ -240,7 +242,6 @@ def test_run_all_in_jupyterlab_as_a_reader_sees_it(lab, page, name):
         box = image.bounding_box()
         assert box and box["width"] > 100 and box["height"] > 50, f"{name}: player {i} shows an empty frame ({box})"
         assert image.evaluate("i => i.complete && i.naturalWidth > 0"), f"{name}: player {i}'s frame did not load"
-        _shot(page, player, SHOTS / f"{name}-player-{i}.png")
         slider.focus()                                    # focusing the slider makes its cell the active one
         before, cell = _digest(image.get_attribute("src")), _active_cell(page)
         page.keyboard.press("End")
@@ -254,6 +255,7 @@ def test_run_all_in_jupyterlab_as_a_reader_sees_it(lab, page, name):
             assert now != after, f"{name}: {key} did not move player {i}'s slider"
             assert _active_cell(page) == cell, f"{name}: {key} on player {i} moved JupyterLab to another cell"
             after = now
+        _shot(page, player, SHOTS / f"{name}-player-{i}-moved-by-keys.png")
         assert slider.evaluate("s => s === document.activeElement"), f"{name}: player {i}'s slider lost the focus"
 
     # live ipywidgets sliders: the keyboard moves each, and the figure below changes

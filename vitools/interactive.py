@@ -31,14 +31,14 @@ _PLAYER = """<div class="vitools-player" id="{id}" style="display:block; max-wid
   <img class="vitools-player-frame" src="{first}" width="{width}" height="{height}" alt="{alt}"
        style="display:block; width:100%; max-width:{width}px; height:auto; background:#fff;">
   <div class="vitools-player-controls" hidden style="align-items:center; gap:0.4em; margin-top:0.3em;">
-    <button type="button" class="vitools-player-play" title="Play" aria-label="Play"
+    <button type="button" class="vitools-player-play" title="Play through every value" aria-label="Play"
             style="font:inherit; min-width:4.2em;">Play</button>
     <button type="button" data-step="-1" title="Previous value" aria-label="Previous value"
-            style="font:inherit; min-width:2.4em;">&#9664;</button>
+            style="font:inherit;">&#8249; Prev</button>
     <input type="range" class="vitools-player-slider" min="0" max="{last}" step="1" value="0"
            aria-label="{name}" aria-valuetext="{label}" style="flex:1; min-width:6em;">
     <button type="button" data-step="1" title="Next value" aria-label="Next value"
-            style="font:inherit; min-width:2.4em;">&#9654;</button>
+            style="font:inherit;">Next &#8250;</button>
     <output class="vitools-player-value" style="min-width:7em; font-variant-numeric:tabular-nums;">{label}</output>
   </div>
   <script>
@@ -53,7 +53,7 @@ _PLAYER = """<div class="vitools-player" id="{id}" style="display:block; max-wid
       slider.setAttribute("aria-valuetext", labels[i]); image.alt = "figure for " + labels[i];
     }}
     function stop() {{
-      clearInterval(timer); timer = null; play.textContent = "Play"; play.title = "Play";
+      clearInterval(timer); timer = null; play.textContent = "Play"; play.title = "Play through every value";
       play.setAttribute("aria-label", "Play");
     }}
     slider.addEventListener("input", function () {{ stop(); show(+slider.value); }});
@@ -63,7 +63,7 @@ _PLAYER = """<div class="vitools-player" id="{id}" style="display:block; max-wid
     play.addEventListener("click", function () {{
       if (timer) {{ stop(); return; }}
       if (+slider.value === frames.length - 1) show(0);
-      play.textContent = "Pause"; play.title = "Pause"; play.setAttribute("aria-label", "Pause");
+      play.textContent = "Pause"; play.title = "Stop at this value"; play.setAttribute("aria-label", "Pause");
       timer = setInterval(function () {{
         if (+slider.value >= frames.length - 1) stop(); else show(+slider.value + 1);
       }}, interval);

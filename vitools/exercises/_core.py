@@ -67,16 +67,18 @@ class _Solution(_Text):
     ``{solution}`` drop-down for the exercise whose directive carries ``:label: ex-C-N``.
     """
 
-    def __init__(self, markdown: str, label: str):
+    def __init__(self, markdown: str, label: str, title: str):
         super().__init__(markdown)
-        self.label = label
+        self.label, self.title = label, title
 
     def _repr_markdown_(self) -> str:
         return f"::::{{solution}} ex-{self.label.replace('.', '-')}\n:class: dropdown\n\n{self.markdown}\n::::\n"
 
     def _repr_html_(self) -> str:
-        return (f"{_SOLUTION_STYLE}<details class=\"vitools-solution\"><summary>Show the solution to exercise "
-                f"{self.label} (try it first)</summary>\n{_markdown_to_html(self.markdown)}</details>")
+        return (f"{_SOLUTION_STYLE}<details class=\"vitools-solution\"><summary><span class=\"vitools-show\">Show"
+                f"</span><span class=\"vitools-hide\">Hide</span> the solution to exercise {self.label} "
+                f"({html.escape(self.title)})<span class=\"vitools-show\">: try it first</span></summary>\n"
+                f"{_markdown_to_html(self.markdown)}</details>")
 
 
 # JupyterLab's output style hides a <summary>'s disclosure triangle, so the drop-down draws its own
@@ -86,6 +88,8 @@ _SOLUTION_STYLE = """<style>
 .vitools-solution > summary::-webkit-details-marker { display: none; }
 .vitools-solution > summary::before { content: "\\25B8\\00A0"; }
 .vitools-solution[open] > summary::before { content: "\\25BE\\00A0"; }
+.vitools-solution .vitools-hide, .vitools-solution[open] .vitools-show { display: none; }
+.vitools-solution[open] .vitools-hide { display: inline; }
 </style>"""
 
 
@@ -211,7 +215,7 @@ class Exercise:
     def solution(self) -> _Solution:
         """The discussion and the source code of the reference solution, behind a "show" drop-down."""
         code = textwrap.dedent(inspect.getsource(self.reference))
-        return _Solution(f"{self.discussion}\n\n```python\n{code}```", self.label)
+        return _Solution(f"{self.discussion}\n\n```python\n{code}```", self.label, self.title)
 
     def _evaluate(self, answer) -> tuple:
         """The answer as a tuple of float arrays: one value, or one output per probe."""

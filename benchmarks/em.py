@@ -1,4 +1,4 @@
-"""vitools.em.GaussianMixtureEM against scikit-learn's GaussianMixture, same data, same initialisation.
+"""vitools.gaussian_mixture.GaussianMixtureEM against scikit-learn's GaussianMixture, same data, same initialisation.
 
     python -m benchmarks.em
 
@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks._report import Section, seconds, show, spread
 from vitools.data import load_digits
-from vitools.em import GaussianMixtureEM
+from vitools.gaussian_mixture import GaussianMixtureEM
 
 MAX_ITER = 50
 
@@ -49,7 +49,8 @@ def compare(x, k, repeats):
     theirs = GaussianMixture(k, covariance_type="full", weights_init=weights, means_init=means,
                              precisions_init=np.linalg.inv(covariances), reg_covar=1e-6, tol=0,
                              max_iter=MAX_ITER, init_params="random_from_data", random_state=0)
-    fit_ours = lambda: ours.fit(x, weights, means, covariances, max_iter=MAX_ITER, tol=0)  # noqa: E731
+    fit_ours = lambda: ours.fit(x, weights_init=weights, means_init=means, covariances_init=covariances,  # noqa: E731
+                                max_iter=MAX_ITER, tol=0)
     fit_ours()                                   # warm-up: torch's first calls are slow
     ms_ours, ms_theirs = [], []
     for _ in range(repeats):

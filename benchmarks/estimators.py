@@ -11,21 +11,14 @@ L_K averaged over independent repeats (mean and standard error) against the exac
 
 import math
 
-import torch
-from torch.distributions import MultivariateNormal, Normal
+from torch.distributions import MultivariateNormal
 
 from benchmarks._report import Section
-from vitools import estimators, marginal
+from vitools import bounds, estimators, examples
 from vitools.device import seed_everything
 from vitools.lvm import LinearGaussianLVM
 
 MU = 1.0
-
-
-def gaussian(dim):
-    """q = N(MU, 1) in ``dim`` independent coordinates, parameters requiring grad."""
-    return Normal(torch.full((dim,), MU, dtype=torch.float64, requires_grad=True),
-                  torch.ones(dim, dtype=torch.float64, requires_grad=True))
 
 
 def variance_and_se(estimates):
@@ -39,19 +32,23 @@ def variance_rows(n):
     """(estimator, case, analytic, per-sample estimates) for the estimators of d/d mu_1."""
     rows = []
     for k, dim in [(3.0, 1), (1.0, 1), (3.0, 10), (1.0, 10)]:
-        f = lambda z, k=k: ((z - k) ** 2).sum(-1)                        # noqa: E731
+        f = examples.quadratic_test_function(k)
         case = f"sum (z_d - {k:g})^2, D = {dim}"
-        rows.append(("score function", case, estimators.score_variance_quadratic(MU, k, dim),
-                     estimators.score_function_grad(f, gaussian(dim), n)["loc"][:, 0]))
-        rows.append(("pathwise", case, 4.0, estimators.reparam_grad(f, gaussian(dim), n)["loc"][:, 0]))
+        rows.append(("score function", case, examples.score_variance_quadratic(MU, k, z_dim=dim),
+                     estimators.score_function_grad(f, examples.gaussian_q(MU, z_dim=dim), n_samples=n)["loc"][:, 0]))
+        rows.append(("pathwise", case, 4.0,
+                     estimators.reparam_grad(f, examples.gaussian_q(MU, z_dim=dim), n_samples=n)["loc"][:, 0]))
     for dim in (1, 10):
-        rows.append(("score function", f"sum z_d, D = {dim}", estimators.score_variance_linear(MU, dim),
-                     estimators.score_function_grad(lambda z: z.sum(-1), gaussian(dim), n)["loc"][:, 0]))
-    k, a = 3.0, MU - 3.0
-    values, scores = estimators.scores_and_values(lambda z: ((z - k) ** 2).sum(-1), gaussian(1), n)
-    for name, c in [("baseline c = E[f]", 1 + a**2), ("optimal baseline c* = E[f s^2]/E[s^2]", 3 + a**2)]:
-        rows.append((f"score function, {name}", f"(z - {k:g})^2, D = 1", estimators.score_variance_quadratic(MU, k, 1, c),
-                     (values - c) * scores["loc"][:, 0]))
+        rows.append(("score function", f"sum z_d, D = {dim}", examples.score_variance_linear(MU, z_dim=dim),
+                     estimators.score_function_grad(examples.linear_test_function, examples.gaussian_q(MU, z_dim=dim),
+                                                    n_samples=n)["loc"][:, 0]))
+    k = 3.0
+    values, scores = estimators.values_and_scores(examples.quadratic_test_function(k), examples.gaussian_q(MU, z_dim=1),
+                                                  n_samples=n)
+    for name, c in [("baseline c = E[f]", examples.quadratic_mean_baseline(MU, k)),
+                    ("optimal baseline c* = E[f s^2]/E[s^2]", examples.quadratic_optimal_baseline(MU, k))]:
+        rows.append((f"score function, {name}", f"(z - {k:g})^2, D = 1",
+                     examples.score_variance_quadratic(MU, k, baseline=c), (values - c) * scores["loc"][:, 0]))
     return rows
 
 
@@ -81,8 +78,8 @@ def run_iwae(quick: bool = False) -> Section:
                       ["q", "K", "L_K (mean of repeats)", "standard error", "log p(x) - L_K"])
     for name, q in proposals.items():
         for k in ks:
-            bounds = estimators.iwae_bound(marginal.log_importance_weights(model, x.expand(reps, -1), q, k), dim=0)
-            mean, se = bounds.mean().item(), bounds.std().item() / math.sqrt(reps)
+            l_k = bounds.iwae_bound(model, x.expand(reps, -1), q, n_samples=k)     # one estimate of L_K per repeat
+            mean, se = l_k.mean().item(), l_k.std().item() / math.sqrt(reps)
             section.rows.append([name, k, f"{mean:.4f}", f"{se:.4f}", f"{exact - mean:.4f}"])
             section.data[f"{name}, K = {k}"] = {"mean": mean, "standard_error": se, "exact": exact}
     section.notes.append(f"{reps} independent repeats of L_K per row; the gaps shrink with K and are positive up to a "

@@ -7,7 +7,6 @@ dark mode, are written to _build/screenshots/.
 """
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -15,12 +14,11 @@ import matplotlib.image
 import pytest
 import yaml
 
+from tests._chromium import launch, missing_browser, skip_or_fail
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def _pages():
@@ -32,19 +30,11 @@ def _pages():
 def _missing():
     if not (HTML / "book" / "intro.html").exists():
         return "no built book in _build/html: run `jupyter-book build .` first"
-    if not CHROMIUM.exists():
-        return f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -r requirements.txt)"
-    return None
+    return missing_browser()
 
 
 def _skip_or_fail(reason):
-    if os.environ.get("VITOOLS_BROWSER_TEST") == "required":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    skip_or_fail(reason, "VITOOLS_BROWSER_TEST")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +53,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        chromium = launch(p)
         yield chromium
         chromium.close()
 

@@ -7,18 +7,16 @@ import torch
 from scipy import integrate, optimize, stats
 from torch.distributions import Categorical, Independent, MixtureSameFamily, MultivariateNormal, Normal
 
-from vitools.divergences import (entropy, fit_factorised_gaussian, fit_gaussian, gaussian_entropy, kl_discrete,
-                                 kl_gaussian, kl_gaussian_target, two_mode_target)
+from vitools.divergences import (GaussianFit, entropy, fit_factorised_gaussian, fit_gaussian, gaussian_entropy,
+                                 kl_discrete, kl_gaussian, kl_gaussian_target)
+from vitools.examples import two_mode_target
+from vitools.results import Fit
 
 RNG = np.random.default_rng(0)
 
 
-def two_modes(distance, weight_left=0.5):
-    return two_mode_target(distance, weight_left)
-
-
 def test_two_mode_target_and_its_validation():
-    target = two_modes(6.0, 0.3)
+    target = two_mode_target(6.0, 0.3)
     assert target.mean.item() == pytest.approx(0.3 * -3 + 0.7 * 3)
     assert target.variance.item() == pytest.approx(1 + 9 - target.mean.item() ** 2)
     with pytest.raises(ValueError, match="weight_left"):
@@ -94,44 +92,44 @@ def test_kl_to_a_gaussian_target_matches_the_closed_form(direction):
     target = Normal(torch.tensor(0.3, dtype=torch.float64), torch.tensor(1.7, dtype=torch.float64))
     means = torch.tensor([[-2.0], [1.0], [4.0]], dtype=torch.float64)   # three 1-D q, one per row
     stds = torch.tensor([[0.3], [0.5], [2.5]], dtype=torch.float64)
-    ours = kl_gaussian_target(target, means[:, 0], stds[:, 0], direction)
+    ours = kl_gaussian_target(target, means[:, 0], stds[:, 0], direction=direction)
     exact = kl_gaussian(means, stds, 0.3, 1.7) if direction == "reverse" else kl_gaussian(0.3, 1.7, means, stds)
     torch.testing.assert_close(ours, exact, rtol=1e-6, atol=1e-6)
 
 
 def test_kl_to_a_mixture_matches_monte_carlo():
-    target = two_modes(6.0, 0.3)
+    target = two_mode_target(6.0, 0.3)
     torch.manual_seed(1)
     q = Normal(torch.tensor(1.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
     for direction, sampler in [("reverse", q), ("forward", target)]:
         z = sampler.sample((400_000,))
         log_ratio = (q.log_prob(z) - target.log_prob(z)) * (1 if direction == "reverse" else -1)
-        exact = kl_gaussian_target(target, 1.0, 2.0, direction)
+        exact = kl_gaussian_target(target, 1.0, 2.0, direction=direction)
         assert abs(log_ratio.mean() - exact) < 4 * log_ratio.std() / math.sqrt(len(z)), direction
 
 
 def test_forward_fit_matches_moments():
-    target = two_modes(6.0, 0.3)
+    target = two_mode_target(6.0, 0.3)
     fit = fit_gaussian(target, "forward", init=(-2.0, 0.5))
-    assert fit.mean.item() == pytest.approx(target.mean.item(), abs=1e-4)
-    assert fit.std.item() == pytest.approx(target.stddev.item(), abs=1e-4)
-    assert fit.history[-1] <= fit.history[0]
+    assert fit.q.mean.item() == pytest.approx(target.mean.item(), abs=1e-4)
+    assert fit.q.stddev.item() == pytest.approx(target.stddev.item(), abs=1e-4)
+    assert fit.history["kl"][-1] <= fit.history["kl"][0]
 
 
 @pytest.mark.parametrize("start, mode", [(-2.0, -4.0), (1.5, 4.0), (5.5, 4.0)])
 def test_reverse_fit_locks_onto_the_nearer_mode(start, mode):
-    fit = fit_gaussian(two_modes(8.0), "reverse", init=(start, 1.0))
-    assert fit.mean.item() == pytest.approx(mode, abs=0.01) and fit.std.item() == pytest.approx(1.0, abs=0.01)
-    assert fit.history[-1] == pytest.approx(math.log(2), abs=1e-3)       # KL(q || p) = log 2 for one of two equal modes
+    fit = fit_gaussian(two_mode_target(8.0), "reverse", init=(start, 1.0))
+    assert fit.q.mean.item() == pytest.approx(mode, abs=0.01) and fit.q.stddev.item() == pytest.approx(1.0, abs=0.01)
+    assert fit.history["kl"][-1] == pytest.approx(math.log(2), abs=1e-3)       # KL(q || p) = log 2 for one of two equal modes
 
 
 def test_reverse_fit_reaches_a_stationary_point_that_is_a_minimum():
-    target = two_modes(8.0)
+    target = two_mode_target(8.0)
     for start in (-0.7, 0.5, 1.0):
         fit = fit_gaussian(target, "reverse", init=(start, 1.0))
-        theta = torch.stack([fit.mean, fit.std.log()])
+        theta = torch.stack([fit.q.mean, fit.q.stddev.log()])
         hessian = torch.autograd.functional.hessian(
-            lambda t: kl_gaussian_target(target, t[0], t[1].exp(), "reverse"), theta)
+            lambda t: kl_gaussian_target(target, t[0], t[1].exp(), direction="reverse"), theta)
         assert torch.linalg.eigvalsh(hessian).min() > 0, (start, fit)
 
 
@@ -167,9 +165,9 @@ def _simpson_reverse_kl(m, s):
 def test_default_reverse_fit_of_a_symmetric_target_is_a_mode_and_a_verified_minimum():
     # the audit's case: modes at -4 and +4, unit scale, equal weights, default arguments. From the old single
     # default start (0, 1) the fit stayed at m = 0, s = 3.47, a local minimum with KL 1.87, not the best fit.
-    target = two_modes(8.0)
+    target = two_mode_target(8.0)
     fit = fit_gaussian(target, "reverse")
-    assert abs(abs(fit.mean.item()) - 4.0) < 0.01 and abs(fit.std.item() - 1.0) < 0.01
+    assert abs(abs(fit.q.mean.item()) - 4.0) < 0.01 and abs(fit.q.stddev.item() - 1.0) < 0.01
     assert fit.is_minimum and fit.n_starts > 1 and len(fit.runs) == fit.n_starts
     assert fit.kl == pytest.approx(math.log(2), abs=1e-3)
     # independent reference: the objective by scipy's Simpson rule on a fixed grid, minimised by Nelder-Mead
@@ -178,12 +176,12 @@ def test_default_reverse_fit_of_a_symmetric_target_is_a_mode_and_a_verified_mini
                               method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-11})
             for m0 in (-5.0, -1.0, 1.0, 5.0) for s0 in (0.7, 3.0)]
     best = min(ends, key=lambda r: r.fun)
-    assert abs(best.x[0]) == pytest.approx(abs(fit.mean.item()), abs=1e-3)
-    assert math.exp(best.x[1]) == pytest.approx(fit.std.item(), abs=1e-3)
+    assert abs(best.x[0]) == pytest.approx(abs(fit.q.mean.item()), abs=1e-3)
+    assert math.exp(best.x[1]) == pytest.approx(fit.q.stddev.item(), abs=1e-3)
     assert best.fun == pytest.approx(fit.kl, abs=1e-6)
     # the Hessian in (m, log s) at the fit is positive definite, by finite differences of scipy's quadrature too
     hessian = _hessian_by_differences(_scipy_reverse_kl([-4.0, 4.0], [1.0, 1.0], [0.5, 0.5]),
-                                      fit.mean.item(), fit.std.log().item())
+                                      fit.q.mean.item(), fit.q.stddev.log().item())
     assert np.linalg.eigvalsh(hessian).min() > 0.5
     np.testing.assert_allclose(fit.hessian_eigenvalues.numpy(), np.linalg.eigvalsh(hessian), rtol=1e-3)
 
@@ -191,12 +189,12 @@ def test_default_reverse_fit_of_a_symmetric_target_is_a_mode_and_a_verified_mini
 def test_a_start_in_the_middle_is_a_local_minimum_and_says_so():
     # from (0, 1) the run ends at the broad fit between the modes: a genuine local minimum (positive curvature
     # in m, 0.083 by scipy's quadrature), but not the global one, which the default starts find
-    target = two_modes(8.0)
+    target = two_mode_target(8.0)
     middle = fit_gaussian(target, "reverse", init=(0.0, 1.0))
-    assert abs(middle.mean.item()) < 1e-6 and middle.std.item() == pytest.approx(3.4727, abs=1e-3)
+    assert abs(middle.q.mean.item()) < 1e-6 and middle.q.stddev.item() == pytest.approx(3.4727, abs=1e-3)
     assert middle.is_minimum and middle.n_starts == 1 and middle.start == (0.0, 1.0)
     hessian = _hessian_by_differences(_scipy_reverse_kl([-4.0, 4.0], [1.0, 1.0], [0.5, 0.5]), 0.0,
-                                      middle.std.log().item())
+                                      middle.q.stddev.log().item())
     assert hessian[0, 0] == pytest.approx(0.0829, abs=1e-3) and np.linalg.eigvalsh(hessian).min() > 0
     assert middle.kl == pytest.approx(1.8712, abs=1e-3) and middle.kl > fit_gaussian(target, "reverse").kl + 1
 
@@ -204,7 +202,7 @@ def test_a_start_in_the_middle_is_a_local_minimum_and_says_so():
 def test_a_fit_that_ends_at_a_saddle_warns_and_says_it_is_not_a_minimum():
     # the pass between the middle basin and a mode's basin is a saddle of the reverse KL: find it (a zero of
     # the gradient), start there, and the run cannot leave it; the fit must say it is not a minimum
-    target = two_modes(8.0)
+    target = two_mode_target(8.0)
 
     def gradient(theta):
         theta = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
@@ -218,23 +216,23 @@ def test_a_fit_that_ends_at_a_saddle_warns_and_says_it_is_not_a_minimum():
     assert not saddle.is_minimum and saddle.hessian_eigenvalues[0] < 0
     np.testing.assert_allclose(saddle.hessian_eigenvalues.numpy(), np.linalg.eigvalsh(hessian), rtol=1e-3)
     best = fit_gaussian(target, "reverse", init=[(m0, math.exp(log_s0)), (m0 + 0.5, 1.0)])   # a second start helps
-    assert best.is_minimum and best.n_starts == 2 and best.mean.item() == pytest.approx(4.0, abs=0.01)
+    assert best.is_minimum and best.n_starts == 2 and best.q.mean.item() == pytest.approx(4.0, abs=0.01)
 
 
 def test_too_few_steps_warn_that_the_fit_is_not_a_minimum():
     with pytest.warns(RuntimeWarning, match="not a minimum"):
         # starts away from the modes (the default starts include each component, where one step is nearly enough)
-        fit = fit_gaussian(two_modes(8.0), "reverse", init=[(0.5, 1.0), (2.0, 2.0), (-6.0, 0.5)], steps=1)
+        fit = fit_gaussian(two_mode_target(8.0), "reverse", init=[(0.5, 1.0), (2.0, 2.0), (-6.0, 0.5)], n_steps=1)
     assert not fit.is_minimum
 
 
 def test_forward_default_fit_matches_moments_from_every_start():
-    target = two_modes(8.0, 0.3)
+    target = two_mode_target(8.0, 0.3)
     fit = fit_gaussian(target, "forward")
     assert fit.is_minimum and all(run["is_minimum"] for run in fit.runs)
     for run in fit.runs:                                        # the forward KL has a single stationary point
-        assert run["mean"].item() == pytest.approx(target.mean.item(), abs=1e-4)
-        assert run["std"].item() == pytest.approx(target.stddev.item(), abs=1e-4)
+        assert run["q"].mean.item() == pytest.approx(target.mean.item(), abs=1e-4)
+        assert run["q"].stddev.item() == pytest.approx(target.stddev.item(), abs=1e-4)
 
 
 def test_factorised_reverse_fit_is_the_conditional_variance_and_below_the_marginal():
@@ -249,22 +247,46 @@ def test_factorised_reverse_fit_is_the_conditional_variance_and_below_the_margin
         assert fit.is_minimum
         conditional = [cov[i, i] - cov[i, np.arange(3) != i] @ np.linalg.solve(
             cov[np.ix_(np.arange(3) != i, np.arange(3) != i)], cov[np.arange(3) != i, i]) for i in range(3)]
-        np.testing.assert_allclose(fit.std.numpy() ** 2, conditional, rtol=1e-5)
-        assert np.all(fit.std.numpy() ** 2 <= np.diag(cov))
+        np.testing.assert_allclose(fit.q.stddev.numpy() ** 2, conditional, rtol=1e-5)
+        assert np.all(fit.q.stddev.numpy() ** 2 <= np.diag(cov))
 
 
 def test_factorised_fits_hit_the_known_optima():
     cov = torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=torch.float64)
     target = MultivariateNormal(torch.tensor([1.0, -1.0], dtype=torch.float64), cov)
     reverse, forward = fit_factorised_gaussian(target, "reverse"), fit_factorised_gaussian(target, "forward")
-    torch.testing.assert_close(reverse.mean, target.mean, atol=1e-6, rtol=0)
-    torch.testing.assert_close(forward.mean, target.mean, atol=1e-6, rtol=0)
-    torch.testing.assert_close(reverse.std**2, 1 / torch.linalg.inv(cov).diagonal(), atol=1e-6, rtol=0)   # 0.19
-    torch.testing.assert_close(forward.std**2, cov.diagonal(), atol=1e-6, rtol=0)                         # 1.0
+    torch.testing.assert_close(reverse.q.mean, target.mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(forward.q.mean, target.mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(reverse.q.stddev**2, 1 / torch.linalg.inv(cov).diagonal(), atol=1e-6, rtol=0)   # 0.19
+    torch.testing.assert_close(forward.q.stddev**2, cov.diagonal(), atol=1e-6, rtol=0)                         # 1.0
+
+
+def test_fits_are_fit_results_whose_q_is_the_fitted_distribution():
+    one_d = fit_gaussian(two_mode_target(6.0, 0.3), "forward", init=(0.0, 1.0))
+    assert isinstance(one_d, Fit) and type(one_d.q) is Normal and one_d.q.batch_shape == ()
+    assert list(one_d.history) == ["kl"] and all(type(v) is float for v in one_d.history["kl"])
+    assert one_d.history["kl"][-1] == one_d.kl and one_d.converged is one_d.is_minimum is True and one_d.model is None
+    assert one_d.runs[0]["q"] is one_d.q
+    target = MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 4)
+    factorised = fit_factorised_gaussian(target, "reverse")
+    assert isinstance(factorised, Fit) and isinstance(factorised.q, Independent)
+    assert factorised.q.event_shape == (3,) and factorised.q.batch_shape == ()
+    torch.testing.assert_close(factorised.q.stddev, torch.full((3,), 2.0, dtype=torch.float64))   # q = p here
+    assert abs(factorised.kl) < 1e-10
+
+
+def test_optimiser_settings_are_keyword_only():
+    target = two_mode_target(4.0)
+    with pytest.raises(TypeError):
+        fit_gaussian(target, "reverse", (0.0, 1.0))
+    with pytest.raises(TypeError):
+        fit_factorised_gaussian(MultivariateNormal(torch.zeros(2), torch.eye(2)), "reverse", 10)
+    with pytest.raises(TypeError):
+        kl_gaussian_target(target, 0.0, 1.0, "forward")
 
 
 def test_fitting_rejects_bad_input():
-    target = two_modes(4.0)
+    target = two_mode_target(4.0)
     with pytest.raises(ValueError, match="direction must be"):
         fit_gaussian(target, "sideways")
     with pytest.raises(ValueError, match="init std"):
@@ -273,8 +295,8 @@ def test_fitting_rejects_bad_input():
         fit_gaussian(lambda z: z)
     with pytest.raises(ValueError, match="single 1-D"):
         fit_gaussian(Normal(torch.zeros(2), torch.ones(2)))
-    with pytest.raises(ValueError, match="steps must be"):
-        fit_gaussian(target, steps=0)
+    with pytest.raises(ValueError, match="n_steps must be"):
+        fit_gaussian(target, n_steps=0)
     with pytest.raises(TypeError, match="MultivariateNormal"):
         fit_factorised_gaussian(target)
 
@@ -282,8 +304,8 @@ def test_fitting_rejects_bad_input():
 @pytest.mark.parametrize("call, error, match", [
     (lambda: entropy([0.5, 0.6]), ValueError, "sums to 1.1"),
     (lambda: entropy([[0.5, 0.5], [1.5, -0.5]]), ValueError, r"p\[1\] has negative entries"),
-    (lambda: kl_gaussian_target(two_modes(4.0), 0.0, 1.0, "both"), ValueError, "direction must be"),
-    (lambda: kl_gaussian_target(two_modes(4.0), 0.0, 0.0), ValueError, "std holds standard deviations"),
+    (lambda: kl_gaussian_target(two_mode_target(4.0), 0.0, 1.0, direction="both"), ValueError, "direction must be"),
+    (lambda: kl_gaussian_target(two_mode_target(4.0), 0.0, 0.0), ValueError, "std holds standard deviations"),
     (lambda: kl_gaussian_target("p", 0.0, 1.0), TypeError, "torch.distributions"),
     (lambda: fit_factorised_gaussian(MultivariateNormal(torch.zeros(2), torch.eye(2)), "up"), ValueError, "direction"),
 ])
@@ -302,7 +324,7 @@ def test_fits_of_very_narrow_and_very_wide_targets_are_verified_minima(direction
     with warnings.catch_warnings():
         warnings.simplefilter("error")                                    # no "not a minimum" warning
         fit = fit_gaussian(target, direction)
-    assert fit.is_minimum and fit.std.item() / scale == pytest.approx(1.0, abs=1e-6)
+    assert fit.is_minimum and fit.q.stddev.item() / scale == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(fit.scaled_hessian_eigenvalues.numpy(), [1.0, 2.0], rtol=1e-4)
     assert fit.newton_decrement < 1e-10
     raw = np.sort([1 / scale**2, 2.0])                                  # the raw eigenvalues, by hand
@@ -322,10 +344,13 @@ def test_a_gentle_slope_is_not_a_minimum():
 
 
 def test_an_unverified_run_below_the_kept_minimum_warns():
-    from vitools.divergences import GaussianFit, _best_of
-    zero = torch.tensor(0.0, dtype=torch.float64)
-    verified = GaussianFit(zero, zero + 1, [], 1.0, torch.zeros(2), torch.ones(2), torch.ones(2), 0.0, True, (0.0, 1.0))
-    stuck = GaussianFit(zero, zero + 1, [], 0.5, torch.ones(2), torch.ones(2), torch.ones(2), 1.0, False, (1.0, 1.0))
+    from vitools.divergences import _best_of
+    q = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    checks = dict(hessian_eigenvalues=torch.ones(2), scaled_hessian_eigenvalues=torch.ones(2))
+    verified = GaussianFit(q=q, kl=1.0, gradient=torch.zeros(2), newton_decrement=0.0, is_minimum=True,
+                           start=(0.0, 1.0), **checks)
+    stuck = GaussianFit(q=q, kl=0.5, gradient=torch.ones(2), newton_decrement=1.0, is_minimum=False,
+                        start=(1.0, 1.0), **checks)
     with pytest.warns(RuntimeWarning, match=r"1 run\(s\) that did not end at a verified minimum reached a lower KL"):
         best = _best_of([verified, stuck], "fit_gaussian")
     assert best is verified and best.n_starts == 2

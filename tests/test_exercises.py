@@ -7,33 +7,44 @@ import pytest
 from scipy import special, stats
 
 from vitools.data import eye_colour_table
-from vitools.exercises import all_exercises, exercise
+from vitools.exercises import Exercise, Mistake, all_exercises, exercise
 from vitools.marginal import condition_on, normalise
 
 EXERCISES = all_exercises()
 
 
-def test_labels_are_unique_and_chapter_one_has_enough():
-    labels = [e.label for e in EXERCISES]
-    assert len(labels) == len(set(labels))
-    assert sum(label.startswith("1.") for label in labels) >= 4
+def test_keys_and_numbers_are_unique_and_chapter_one_has_enough():
+    keys, numbers = [e.key for e in EXERCISES], [e.number for e in EXERCISES]
+    assert len(keys) == len(set(keys)) and None not in numbers and len(numbers) == len(set(numbers))
+    assert sum(e.chapter == 1 for e in EXERCISES) >= 4
     with pytest.raises(KeyError, match="no exercise"):
         exercise("9.9")
 
 
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
+def test_the_number_the_book_shows_finds_the_same_exercise(ex):
+    """exercise("C.N"), as a student reads it in the book, and exercise(key) are one exercise; the numbers run
+    1, 2, ... within each chapter in the order of all_exercises()."""
+    assert exercise(ex.number) is exercise(ex.key) is ex
+    chapter, position = map(int, ex.number.split("."))
+    assert chapter == ex.chapter
+    assert position == [e.key for e in EXERCISES if e.chapter == chapter].index(ex.key) + 1
+    assert repr(ex) == f"Exercise {ex.number}: {ex.title}"
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
 def test_reference_passes(ex):
     assert ex.check(ex.reference).passed
 
 
 @pytest.mark.parametrize("ex, mistake", [(e, m) for e in EXERCISES for m in e.mistakes],
-                         ids=lambda v: getattr(v, "label", ""))
+                         ids=lambda v: getattr(v, "key", ""))
 def test_each_mistake_fails_with_its_own_message(ex, mistake):
     feedback = ex.check(mistake.make)
     assert not feedback.passed and feedback.message == mistake.message
 
 
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
 def test_no_answer_and_hints_and_solution(ex):
     assert "no answer yet" in ex.check(...).message
     assert "Hint 1" in repr(ex.hint())
@@ -43,7 +54,7 @@ def test_no_answer_and_hints_and_solution(ex):
     assert "last hint" in repr(ex.hint()) or not ex.hints   # a hint past the last says so
 
 
-@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.label)
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
 def test_the_solution_is_a_closed_drop_down_in_a_notebook_and_a_sphinx_solution_in_the_book(ex):
     import html
     import re
@@ -53,9 +64,10 @@ def test_the_solution_is_a_closed_drop_down_in_a_notebook_and_a_sphinx_solution_
     # a notebook front end shows HTML: a <details> without `open`, the code escaped inside it
     assert re.search(r"<details class=\"vitools-solution\">\s*<summary>", notebook) and " open" not in notebook
     assert html.escape(inspect.getsource(ex.reference).splitlines()[0].strip()) in notebook
-    # the book takes the Markdown: a {solution} drop-down for the exercise labelled ex-C-N
+    assert f"the solution to exercise {ex.number} ({html.escape(ex.title)})" in notebook
+    # the book takes the Markdown: a {solution} drop-down for the exercise labelled ex-<key>
     book = shown._repr_markdown_()
-    assert book.startswith(f"::::{{solution}} ex-{ex.label.replace('.', '-')}\n:class: dropdown\n")
+    assert book.startswith(f"::::{{solution}} ex-{ex.key}\n:class: dropdown\n")
     assert book.rstrip().endswith("::::") and ex.discussion in book and "```python" in book
 
 
@@ -68,55 +80,55 @@ def test_solution_html_leaves_tex_to_the_notebook_s_mathjax():
     assert "<strong>bold</strong>" in rendered and "<code>code</code>" in rendered
 
 
-def _chapter_markdown(label):
+def _chapter_markdown(chapter):
     import json
     from pathlib import Path
-    (path,) = Path(__file__).resolve().parent.parent.glob(f"book/{int(label.split('.')[0]):02d}_*.ipynb")
+    (path,) = Path(__file__).resolve().parent.parent.glob(f"book/{chapter:02d}_*.ipynb")
     return "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
 
 
-@pytest.mark.parametrize("ex", [e for e in EXERCISES if e.probes is not None], ids=lambda e: e.label)
+@pytest.mark.parametrize("ex", [e for e in EXERCISES if e.probes is not None], ids=lambda e: e.key)
 def test_a_function_to_write_has_the_name_the_statement_asks_for(ex):
     """solution() prints the reference's source, so a student who copies it gets the function the exercise named."""
-    assert f"`{ex.reference.__name__}(" in _chapter_markdown(ex.label), ex.reference.__name__
+    assert f"`{ex.reference.__name__}(" in _chapter_markdown(ex.chapter), ex.reference.__name__
 
 
 def test_references_agree_with_independent_computations():
     joint = normalise(eye_colour_table()[0])
-    np.testing.assert_allclose(exercise("1.1").expected(), condition_on(joint, 0)[2])
+    np.testing.assert_allclose(exercise("posterior-green-eyes").expected(), condition_on(joint, 0)[2])
     x, w, b, s = 0.3, 2.0, -1.0, 0.5
-    np.testing.assert_allclose(exercise("1.2").reference(x, w, b, s),
+    np.testing.assert_allclose(exercise("evidence-linear-gaussian-1d").reference(x, w, b, s),
                                stats.norm(b, np.sqrt(w**2 + s**2)).logpdf(x))
     lw = np.array([-1000.0, -1001.0, 3.0])
-    np.testing.assert_allclose(exercise("1.3").reference(lw), special.logsumexp(lw) - np.log(3))
-    assert exercise("1.4").reference(3, 2) == len([(c, h) for c in range(2) for h in range(2**3)])
+    np.testing.assert_allclose(exercise("log-mean-exp").reference(lw), special.logsumexp(lw) - np.log(3))
+    assert exercise("hidden-pixel-sum-cost").reference(3, 2) == len([(c, h) for c in range(2) for h in range(2**3)])
 
 
 def test_structural_messages():
-    ex = exercise("1.1")
+    ex = exercise("posterior-green-eyes")
     assert "shape" in ex.check(np.ones(3) / 3).message
     assert "not normalised" in ex.check(np.ones(8)).message
     assert "negative" in ex.check(np.r_[-0.1, 1.1, np.zeros(6)]).message
-    assert "function" in exercise("1.2").check(0.5).message
-    assert "raised ZeroDivisionError" in exercise("1.2").check(lambda *a: 1 / 0).message
-    assert "returns nothing yet" in exercise("1.2").check(lambda *a: None).message
-    assert "inf or NaN" in exercise("1.3").check(lambda lw: np.nan).message
+    assert "function" in exercise("evidence-linear-gaussian-1d").check(0.5).message
+    assert "raised ZeroDivisionError" in exercise("evidence-linear-gaussian-1d").check(lambda *a: 1 / 0).message
+    assert "returns nothing yet" in exercise("evidence-linear-gaussian-1d").check(lambda *a: None).message
+    assert "inf or NaN" in exercise("log-mean-exp").check(lambda lw: np.nan).message
 
 
 def test_chapter_two_references_agree_with_libraries():
     from torch.distributions import Normal, kl_divergence
 
     q, p = Normal(1.0, 0.5), Normal(0.3, 1.7)
-    np.testing.assert_allclose(exercise("2.1").reference(1.0, 0.5, 0.3, 1.7), kl_divergence(q, p).item(), rtol=1e-6)
-    np.testing.assert_allclose(exercise("2.3").reference(0.3, 0.6), stats.entropy([0.7, 0.3], [0.4, 0.6]))
+    np.testing.assert_allclose(exercise("kl-two-gaussians").reference(1.0, 0.5, 0.3, 1.7), kl_divergence(q, p).item(), rtol=1e-6)
+    np.testing.assert_allclose(exercise("kl-two-coins").reference(0.3, 0.6), stats.entropy([0.7, 0.3], [0.4, 0.6]))
     v = 2.5
-    np.testing.assert_allclose(exercise("2.5").reference(v), Normal(0.0, np.sqrt(v)).entropy().item(), rtol=1e-6)
+    np.testing.assert_allclose(exercise("gaussian-entropy-from-variance").reference(v), Normal(0.0, np.sqrt(v)).entropy().item(), rtol=1e-6)
     # Delta = 7 from m0 = 1: the fit stops at the broad minimum between the modes (at m = 0), not on a mode at +-3.5
-    assert abs(exercise("2.2").expected()) < 0.05
+    assert abs(exercise("reverse-fit-mean").expected()) < 0.05
 
 
 def test_property_exercise_judges_the_property_not_the_example():
-    ex = exercise("2.4")
+    ex = exercise("kl-not-a-distance")
     assert ex.check([[0.8, 0.2], [0.5, 0.5], [0.2, 0.8]]).passed          # another valid counterexample
     same = ex.check([[0.5, 0.5]] * 3)
     assert not same.passed and "satisfies the triangle inequality" in same.message
@@ -128,14 +140,14 @@ def test_chapter_three_references_agree_with_independent_computations():
     from scipy import special as sp
 
     resp = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3]])
-    np.testing.assert_allclose(exercise("3.1").reference(resp), [0.55, 0.3, 0.15])
+    np.testing.assert_allclose(exercise("m-step-weights").reference(resp), [0.55, 0.3, 0.15])
     log_joint = np.array([[-700.0, -702.0, -705.0]])
-    np.testing.assert_allclose(exercise("3.2").reference(log_joint), sp.softmax(log_joint, axis=1))
+    np.testing.assert_allclose(exercise("e-step-log-space").reference(log_joint), sp.softmax(log_joint, axis=1))
     joint = normalise(eye_colour_table()[0])
     posterior = joint[2] / joint[2].sum()
     kl = stats.entropy(np.full(8, 1 / 8), posterior)
-    np.testing.assert_allclose(exercise("3.3").expected() + kl, np.log(joint[2].sum()))   # ELBO + KL = log p(x)
-    assert exercise("3.5").reference(10, 3) == 60
+    np.testing.assert_allclose(exercise("elbo-by-hand").expected() + kl, np.log(joint[2].sum()))   # ELBO + KL = log p(x)
+    assert exercise("count-variational-parameters").reference(10, 3) == 60
 
 
 def test_chapter_five_references_agree_with_libraries():
@@ -143,13 +155,37 @@ def test_chapter_five_references_agree_with_libraries():
     from torch.distributions import Normal, kl_divergence
 
     m, s = 1.5, 0.5
-    np.testing.assert_allclose(exercise("5.1").reference(m, s), kl_divergence(Normal(m, s), Normal(0.0, 1.0)).item(),
+    np.testing.assert_allclose(exercise("kl-non-standard-prior").reference(m, s), kl_divergence(Normal(m, s), Normal(0.0, 1.0)).item(),
                                rtol=1e-6)
-    assert exercise("5.3").reference([64, 256, 256, 16]) == sum(
+    assert exercise("amortisation-parameter-count").reference([64, 256, 256, 16]) == sum(
         p.numel() for p in torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Linear(256, 256),
                                                torch.nn.Linear(256, 16)).parameters())
     p, x = np.array([0.2, 0.7]), np.array([[1.0, 0.0]])
-    np.testing.assert_allclose(exercise("5.4").reference(p, x), -stats.bernoulli(p).logpmf(x).sum(axis=-1))
+    np.testing.assert_allclose(exercise("independent-pixels-nll").reference(p, x), -stats.bernoulli(p).logpmf(x).sum(axis=-1))
     r = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
     (torch.nn.functional.softplus(r) * 1.3).backward()
-    np.testing.assert_allclose(exercise("5.5").reference(0.7, 1.3), r.grad.item())
+    np.testing.assert_allclose(exercise("softplus-reparam-gradient").reference(0.7, 1.3), r.grad.item())
+
+
+def test_the_reference_and_each_mistake_are_evaluated_once():
+    """check() compares with outputs computed at the first check that needs them, not recomputed every time."""
+    calls = {"reference": 0, "three": 0, "four": 0}
+
+    def counted(name, function):
+        def wrapper(x):
+            calls[name] += 1
+            return function(x)
+        return wrapper
+
+    probes = [(1.0,), (2.0,)]
+    ex = Exercise("counted-calls", "t", counted("reference", lambda x: 2 * x), chapter=1, kind="Coding", stars=1,
+                  probes=probes, mistakes=[Mistake(counted("three", lambda x: 3 * x), "three"),
+                                           Mistake(counted("four", lambda x: 4 * x), "four")])
+    assert ex.check(lambda x: 2 * x).passed
+    assert calls == {"reference": len(probes), "three": 0, "four": 0}          # mistakes only once an answer is wrong
+    for _ in range(3):
+        assert ex.check(lambda x: 4 * x).message == "four"
+        assert not ex.check(lambda x: 5 * x).passed
+    ex.expected()[0][...] = 99.0                                                # a copy: the cached outputs stay
+    assert ex.check(lambda x: 2 * x).passed
+    assert calls == {"reference": len(probes), "three": len(probes), "four": len(probes)}

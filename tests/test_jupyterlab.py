@@ -37,13 +37,11 @@ from pathlib import Path
 
 import pytest
 
+from tests._chromium import launch, missing_browser, skip_or_fail
 from vitools.exercises import all_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "_build" / "screenshots" / "jupyterlab"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = int(os.environ.get('VITOOLS_JUPYTERLAB_TIMEOUT_S', 300)) * 1000        # Run All of one chapter, the browser rendering every output as it comes
 
 
@@ -56,9 +54,7 @@ def _chapters():
 
 
 def _skip_or_fail(reason):
-    if os.environ.get("VITOOLS_JUPYTERLAB_TEST") == "required":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    skip_or_fail(reason, "VITOOLS_JUPYTERLAB_TEST")
 
 
 def _free_port() -> int:
@@ -73,12 +69,8 @@ def lab(tmp_path_factory):
     if not os.environ.get("VITOOLS_JUPYTERLAB_TEST"):
         pytest.skip("runs every chapter in JupyterLab in a browser (several minutes): run it with "
                     "VITOOLS_JUPYTERLAB_TEST=1 (CI runs it with VITOOLS_JUPYTERLAB_TEST=required)")
-    if not CHROMIUM.exists():
-        _skip_or_fail(f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _skip_or_fail("the playwright package is not installed (pip install -r requirements.txt)")
+    if reason := missing_browser():
+        _skip_or_fail(reason)
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
         _skip_or_fail("JupyterLab is not installed in this environment (pip install -r requirements.txt)")
     home = tmp_path_factory.mktemp("jupyterlab")
@@ -124,7 +116,7 @@ def browser(lab):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        chromium = launch(p)
         yield chromium
         chromium.close()
 
@@ -211,7 +203,7 @@ def test_run_all_in_jupyterlab_as_a_reader_sees_it(lab, page, name):
 
     # every exercise is rendered as an exercise block; its solution is a closed drop-down, opened by a click
     chapter = int(name[:2])
-    labels = [ex.label for ex in all_exercises() if ex.label.startswith(f"{chapter}.")]
+    labels = [ex.label for ex in all_exercises() if ex.chapter == chapter]
     assert page.locator(".myst aside.myst-exercise").count() == len(labels), f"{name}: exercise blocks not rendered"
     solutions = page.locator("details.vitools-solution")
     assert solutions.count() == len(labels), f"{name}: {solutions.count()} solution drop-downs for {len(labels)} exercises"

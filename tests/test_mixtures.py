@@ -1,227 +1,148 @@
-import itertools
+"""The shared base of the mixtures (vitools.mixtures.Mixture), checked on both of the book's mixtures against
+hand computations: the posterior is Bayes' rule, log p(x) is a logsumexp over the components, the ELBO's
+terms are their finite sums, and the ELBO touches log p(x) exactly at the posterior."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
-from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
+from scipy import special
+from torch.distributions import Categorical, Independent, Normal
 
-from vitools.data import load_digits
-from vitools.mixtures import BernoulliMixture
-
-WEIGHTS = torch.tensor([0.3, 0.7], dtype=torch.float64)
-MEANS = torch.tensor([[0.9] * 5 + [0.1] * 5, [0.1] * 5 + [0.9] * 5], dtype=torch.float64)
-
-
-def by_hand(weights, means):
-    model = BernoulliMixture(len(weights))
-    model.weights_ = torch.as_tensor(weights, dtype=torch.float64)
-    model.means_ = torch.as_tensor(means, dtype=torch.float64)
-    return model
+from vitools.bernoulli_mixture import BernoulliMixture
+from vitools.bounds import iwae_bound
+from vitools.gaussian_mixture import GaussianMixture
+from vitools.mixtures import Mixture
 
 
-def random_model(k, d, seed):
+def gaussian():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 2, 2))
+    covariances = a @ a.transpose(0, 2, 1) + 0.3 * np.eye(2)
+    model = GaussianMixture([0.2, 0.5, 0.3], rng.normal(scale=2, size=(3, 2)), covariances)
+    return model, model.sample(40, seed=1)[0]
+
+
+def bernoulli():
+    gen = torch.Generator().manual_seed(2)
+    model = BernoulliMixture(3)
+    model.weights_ = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+    model.means_ = 0.05 + 0.9 * torch.rand(3, 6, generator=gen, dtype=torch.float64)
+    return model, model.sample(40, seed=3)[0]
+
+
+def by_hand(model, x):
+    """log p(x_n | c) from the decoder, one component at a time, and log pi: numpy (N, C) and (C,)."""
+    c = torch.arange(3)
+    log_lik = torch.stack([model.decoder(k.expand(len(x))).log_prob(x) for k in c], dim=1)
+    return log_lik.numpy(), np.log(model.prior.probs.numpy())
+
+
+MODELS = {"gaussian": gaussian, "bernoulli": bernoulli}
+
+
+@pytest.fixture(params=MODELS, scope="module")
+def model_and_x(request):
+    return MODELS[request.param]()
+
+
+def test_both_mixtures_share_the_base(model_and_x):
+    model, x = model_and_x
+    assert isinstance(model, Mixture)
+    assert isinstance(model.prior, Categorical) and model.prior.batch_shape == ()
+    assert model.component_log_joint(x).shape == (40, 3)
+
+
+def test_posterior_is_bayes_rule(model_and_x):
+    model, x = model_and_x
+    log_lik, log_pi = by_hand(model, x)
+    joint = np.exp(log_pi + log_lik)                                   # pi_c p(x_n | c)
+    posterior = model.posterior(x)
+    assert isinstance(posterior, Categorical) and posterior.batch_shape == (40,)
+    np.testing.assert_allclose(posterior.probs.numpy(), joint / joint.sum(1, keepdims=True), rtol=1e-9)
+
+
+def test_log_marginal_is_the_logsumexp_over_components(model_and_x):
+    model, x = model_and_x
+    log_lik, log_pi = by_hand(model, x)
+    np.testing.assert_allclose(model.component_log_joint(x).numpy(), log_pi + log_lik, rtol=1e-12)
+    np.testing.assert_allclose(model.log_marginal(x).numpy(), special.logsumexp(log_pi + log_lik, axis=1), rtol=1e-12)
+    # and the importance-weighted bound with the exact posterior as q is exact, with any number of samples
+    torch.testing.assert_close(iwae_bound(model, x, model.posterior(x), n_samples=3), model.log_marginal(x))
+
+
+def random_q(n, seed):
     gen = torch.Generator().manual_seed(seed)
-    weights = torch.rand(k, generator=gen, dtype=torch.float64) + 0.1
-    return by_hand(weights / weights.sum(), 0.05 + 0.9 * torch.rand(k, d, generator=gen, dtype=torch.float64))
+    return Categorical(probs=torch.rand(n, 3, generator=gen, dtype=torch.float64) + 0.01)
 
 
-def all_binary(d):
-    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)), dtype=torch.float64)
+def test_elbo_is_log_marginal_at_the_exact_posterior_and_below_it_elsewhere(model_and_x):
+    model, x = model_and_x
+    exact = model.log_marginal(x)
+    torch.testing.assert_close(model.elbo(x, model.posterior(x)), exact, rtol=0, atol=1e-10)
+    for seed in range(5):
+        q = random_q(40, seed)
+        gap = exact - model.elbo(x, q)
+        kl = torch.distributions.kl_divergence(q, model.posterior(x))
+        assert torch.all(gap > 0)
+        torch.testing.assert_close(gap, kl, rtol=0, atol=1e-10)          # log p(x) = ELBO + KL(q || p(c | x))
 
 
-@pytest.fixture(scope="module")
-def known_data():
-    return by_hand(WEIGHTS, MEANS).sample(2000, seed=1)
+def test_elbo_terms_against_hand_formulas(model_and_x):
+    model, x = model_and_x
+    log_lik, log_pi = by_hand(model, x)
+    q = random_q(40, seed=7)
+    r = q.probs.numpy()
+    terms = model.elbo_terms(x, q)
+    assert set(terms) == {"expected_log_likelihood", "kl_to_prior", "expected_log_prior", "entropy",
+                          "expected_log_joint", "elbo"}
+    expected = {"expected_log_likelihood": (r * log_lik).sum(1),
+                "kl_to_prior": (r * (np.log(r) - log_pi)).sum(1),           # sum_c q(c) log(q(c) / pi_c)
+                "expected_log_prior": (r * log_pi).sum(1),
+                "entropy": -(r * np.log(r)).sum(1),
+                "expected_log_joint": (r * (log_pi + log_lik)).sum(1)}
+    for name, value in expected.items():
+        np.testing.assert_allclose(terms[name].numpy(), value, rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(terms["elbo"].numpy(), expected["expected_log_likelihood"] - expected["kl_to_prior"],
+                               rtol=1e-10)
+    torch.testing.assert_close(terms["elbo"], terms["expected_log_joint"] + terms["entropy"], rtol=0, atol=1e-10)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits("train")[0], load_digits("test")[0]
+def test_one_q_for_every_row_and_q_equal_to_the_prior(model_and_x):
+    model, x = model_and_x
+    shared = Categorical(probs=torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64))
+    per_row = Categorical(probs=shared.probs.expand(40, 3))
+    for name, value in model.elbo_terms(x, shared).items():
+        torch.testing.assert_close(value, model.elbo_terms(x, per_row)[name], rtol=0, atol=1e-12)
+        assert value.shape == (40,)
+    assert torch.all(model.elbo_terms(x, model.prior)["kl_to_prior"].abs() < 1e-12)
 
 
-@pytest.fixture(scope="module")
-def fitted_small():
-    x, _ = random_model(3, 16, seed=2).sample(300, seed=3)
-    return BernoulliMixture(3).fit(x), x
+def test_a_component_with_no_mass_in_q_counts_zero_even_where_it_is_impossible():
+    model = BernoulliMixture(2, alpha=0.0)
+    model.weights_ = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    model.means_ = torch.tensor([[1.0, 0.5], [0.0, 0.5]], dtype=torch.float64)      # component 1 never has pixel 0 on
+    x = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    assert torch.isneginf(model.component_log_joint(x)[0, 1])
+    q = model.posterior(x)
+    assert q.probs[0, 1] == 0
+    probs = q.probs.clone().requires_grad_()
+    elbo = model.elbo(x, Categorical(probs=probs))
+    assert elbo.item() == pytest.approx(model.log_marginal(x).item(), abs=1e-12) == math.log(0.25)
+    (grad,) = torch.autograd.grad(elbo.sum(), probs)
+    assert torch.isfinite(grad[0, 0])
 
 
-@pytest.mark.parametrize("which", ["fitted", "by_hand"])
-def test_log_prob_with_hidden_pixels_matches_enumeration(which, fitted_small):
-    model, x = fitted_small if which == "fitted" else (random_model(4, 16, seed=4), fitted_small[1])
-    observed = torch.randperm(16, generator=torch.Generator().manual_seed(5)) < 6  # 10 hidden pixels
-    exact = model.log_prob(x[:20], observed)
-    assert torch.allclose(model.log_prob_enumerate(x[:20], observed), exact, rtol=0, atol=1e-9)
-
-
-def test_hidden_values_are_ignored(fitted_small):
-    model, x = fitted_small
-    observed = torch.arange(16) < 8
-    flipped = torch.where(observed, x, 1 - x)
-    assert torch.equal(model.log_prob(flipped, observed), model.log_prob(x, observed))
-
-
-def test_log_prob_fully_observed_matches_torch_distributions(fitted_small):
-    model, x = fitted_small
-    reference = MixtureSameFamily(Categorical(probs=model.weights_), Independent(Bernoulli(probs=model.means_), 1))
-    assert torch.allclose(model.log_prob(x), reference.log_prob(x), rtol=0, atol=1e-9)
-
-
-def test_probabilities_sum_to_one_and_marginalise():
-    model = random_model(3, 4, seed=6)
-    everything = all_binary(4)
-    assert torch.exp(model.log_prob(everything)).sum().item() == pytest.approx(1.0, abs=1e-12)
-    # p(x_0, x_2) = sum over (x_1, x_3) of p(x), for every value of the observed pair
-    observed = torch.tensor([True, False, True, False])
-    for x_obs in all_binary(2):
-        rows = everything[(everything[:, observed] == x_obs).all(1)]
-        total = torch.exp(model.log_prob(rows)).sum()
-        assert torch.exp(model.log_prob(rows[:1], observed))[0].item() == pytest.approx(total.item(), abs=1e-12)
-
-
-def test_per_row_mask_matches_one_mask_per_call(fitted_small):
-    model, x = fitted_small
-    masks = torch.rand(5, 16, generator=torch.Generator().manual_seed(7)) < 0.5
-    one_by_one = torch.cat([model.log_prob(x[i : i + 1], masks[i]) for i in range(5)])
-    assert torch.allclose(model.log_prob(x[:5], masks), one_by_one, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("data", ["known", "digits"])
-def test_em_log_likelihood_never_decreases_without_smoothing(data, known_data, digits):
-    x = known_data[0] if data == "known" else digits[0][:500]  # digits have pixels that are never on
-    history = torch.tensor(BernoulliMixture(4, alpha=0.0).fit(x, max_iter=50).log_likelihood_, dtype=torch.float64)
-    assert torch.isfinite(history).all()
-    assert (history.diff() >= -1e-9).all()
-
-
-def test_map_objective_never_decreases_with_smoothing(known_data):
-    x, alpha = known_data[0][:200], 5.0
-
-    def objective(model):  # average log p(x_n) + log prior(mu) / N, up to a constant
-        log_prior = alpha * (torch.log(model.means_) + torch.log1p(-model.means_)).sum()
-        return (model.log_prob(x).mean() + log_prior / x.shape[0]).item()
-
-    values = [objective(BernoulliMixture(3, alpha).fit(x, max_iter=t, tol=-float("inf"))) for t in range(1, 16)]
-    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:]))
-
-
-def test_fit_recovers_a_known_two_component_model(known_data):
-    model = BernoulliMixture(2).fit(known_data[0], max_iter=200)
-    order = torch.argsort(model.means_[:, 0], descending=True)  # component 0 has its first pixels on
-    assert model.converged_
-    assert torch.allclose(model.weights_[order], WEIGHTS, atol=0.05)
-    assert torch.allclose(model.means_[order], MEANS, atol=0.05)
-
-
-def test_same_seed_gives_the_same_fit(known_data):
-    x = known_data[0][:300]
-    a, b = BernoulliMixture(3).fit(x, seed=11), BernoulliMixture(3).fit(x, seed=11)
-    assert torch.equal(a.means_, b.means_) and torch.equal(a.weights_, b.weights_)
-    assert a.log_likelihood_ == b.log_likelihood_ and a.n_iter_ == b.n_iter_
-
-
-def test_sample_is_seeded_and_follows_the_model():
-    model = by_hand(WEIGHTS, MEANS)
-    x, c = model.sample(4000, seed=8)
-    assert x.shape == (4000, 10) and c.shape == (4000,) and c.dtype == torch.int64
-    assert set(x.unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(model.sample(50, seed=8)[0], model.sample(50, seed=8)[0])
-    assert (c == 1).double().mean().item() == pytest.approx(0.7, abs=0.03)
-    assert torch.allclose(x[c == 0].mean(0), MEANS[0], atol=0.05)
-
-
-def test_posterior_and_complete_hidden(fitted_small):
-    model, x = fitted_small
-    observed = torch.arange(16) < 8
-    post = model.posterior(x, observed)
-    assert post.shape == (300, 3) and (post >= 0).all()
-    assert torch.allclose(post.sum(1), torch.ones(300, dtype=torch.float64), atol=1e-12)
-    filled = model.complete_hidden(x, observed)
-    assert torch.equal(filled[:, observed], x[:, observed])
-    assert ((filled >= 0) & (filled <= 1)).all()
-    assert torch.allclose(filled[:, ~observed], post @ model.means_[:, ~observed])
-
-
-def test_posterior_identifies_the_component_of_clean_data():
-    model = by_hand(WEIGHTS, MEANS)
-    x = MEANS.round()  # each row is its component's most likely image
-    assert torch.equal(model.posterior(x).argmax(1), torch.tensor([0, 1]))
-
-
-def test_using_the_model_before_fit_raises():
-    model = BernoulliMixture(2)
-    with pytest.raises(RuntimeError, match="fit"):
-        model.log_prob(torch.zeros(1, 3))
-    with pytest.raises(RuntimeError, match="fit"):
-        model.sample(5)
-
-
-@pytest.mark.parametrize(
-    "call, match",
-    [
-        (lambda m, x: BernoulliMixture(0), "n_components"),
-        (lambda m, x: BernoulliMixture(2, alpha=-1.0), "alpha"),
-        (lambda m, x: BernoulliMixture(2).fit(x * 0.5), "binary"),
-        (lambda m, x: BernoulliMixture(2).fit(x[0]), "x must have 2"),
-        (lambda m, x: BernoulliMixture(50).fit(x[:10]), "at least n_components"),
-        (lambda m, x: m.log_prob(x[:, :5]), "columns"),
-        (lambda m, x: m.log_prob(x, torch.ones(15, dtype=torch.bool)), "observed must have shape"),
-        (lambda m, x: m.log_prob(x, torch.ones(16)), "observed must be a bool"),
-        (lambda m, x: m.log_prob_enumerate(x, torch.ones(x.shape, dtype=torch.bool)), "observed must have shape"),
-        (lambda m, x: m.complete_hidden(x, torch.ones(16, 3, dtype=torch.bool)), "observed must have shape"),
-    ],
-)
-def test_bad_input_raises(call, match, fitted_small):
-    with pytest.raises(ValueError, match=match):
-        call(*fitted_small)
-
-
-def test_enumeration_refuses_too_many_hidden_pixels():
-    model = random_model(2, 30, seed=9)
-    with pytest.raises(ValueError, match=r"observed hides 25 pixels.*2\^25.*use log_prob"):
-        model.log_prob_enumerate(torch.zeros(1, 30), torch.arange(30) < 5)
-
-
-def test_mixture_beats_independent_pixels_on_digits(digits):
-    train, test = digits
-    mixture = BernoulliMixture(10).fit(train)
-    independent = BernoulliMixture(1).fit(train)
-    assert mixture.log_likelihood_[-1] > independent.log_likelihood_[-1] + 3.0
-    test_ll = mixture.log_prob(test)
-    assert torch.isfinite(test_ll).all()
-    assert test_ll.mean() > independent.log_prob(test).mean() + 3.0
-
-
-def test_smoothing_keeps_pixel_probabilities_off_0_and_1():
-    # pixel 0 is on in every row, pixel 2 in none: plain EM sets them to exactly 1 and 0
-    x = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], dtype=torch.float64)
-    smooth, plain = BernoulliMixture(2, alpha=1.0).fit(x), BernoulliMixture(2, alpha=0.0).fit(x)
-    assert (smooth.means_ > 0).all() and (smooth.means_ < 1).all()
-    assert (plain.means_[:, 2] == 0).all() and (plain.means_[:, 0] == 1).all()
-    unusual = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
-    assert torch.isfinite(smooth.log_prob(unusual)).all() and torch.isneginf(plain.log_prob(unusual)).all()
-    # one component: every responsibility is 1, so mu_d = (sum_n x_nd + alpha) / (N + 2 alpha) exactly
-    one = BernoulliMixture(1, alpha=1.0).fit(x)
-    torch.testing.assert_close(one.means_[0], (x.sum(0) + 1.0) / (4 + 2.0), rtol=0, atol=1e-15)
-
-
-def test_map_em_stops_on_its_own_objective_not_the_likelihood(known_data):
-    # MAP-EM raises log-likelihood + log-prior; the log-likelihood alone can fall (here by ~1e-3 at one step).
-    # Convergence must be judged on the objective, or the fit stops at the first such fall.
-    x, alpha, tol = known_data[0][:200], 1.0, 1e-6
-    model = BernoulliMixture(3, alpha).fit(x, max_iter=200, tol=tol, seed=2)
-    log_lik, objective = torch.tensor(model.log_likelihood_), torch.tensor(model.objective_)
-    assert (log_lik.diff() < -1e-4).any()                      # the likelihood fell during the fit ...
-    assert (objective.diff() >= -1e-12).all()                  # ... the objective never did
-    assert model.converged_ and objective.diff()[-1] < tol and (objective.diff()[:-1] >= tol).all()
-    assert len(model.objective_) == len(model.log_likelihood_) == model.n_iter_
-
-
-def test_objective_is_log_likelihood_plus_beta_log_prior(known_data, digits):
-    # independent side: scipy's Beta(1 + alpha, 1 + alpha) log-density, whose normaliser is the dropped constant
-    from scipy import special, stats
-    for x, alpha in [(known_data[0][:300], 2.0), (digits[0][:300], 1.0), (digits[0][:300], 0.0)]:
-        model = BernoulliMixture(3, alpha).fit(x, max_iter=30)
-        mu = model.means_.numpy()
-        log_prior = stats.beta.logpdf(mu, 1 + alpha, 1 + alpha).sum() + mu.size * special.betaln(1 + alpha, 1 + alpha)
-        expected = model.log_prob(x).mean().item() + log_prior / x.shape[0]
-        assert model.objective_[-1] == pytest.approx(expected, abs=1e-10)
-        assert model.log_likelihood_[-1] == pytest.approx(model.log_prob(x).mean().item(), abs=1e-12)
+def test_q_must_be_a_categorical_over_the_components(model_and_x):
+    model, x = model_and_x
+    with pytest.raises(TypeError, match="q must be a torch.distributions.Categorical over the C = 3 components"):
+        model.elbo(x, Independent(Normal(torch.zeros(40, 3), 1.0), 1))
+    with pytest.raises(ValueError, match="q has 2 categories"):
+        model.elbo_terms(x, Categorical(probs=torch.full((40, 2), 0.5)))
+    with pytest.raises(ValueError, match=r"c must hold component indices 0 \.\. 2"):
+        model.log_joint(x, torch.full((40,), 3))
+    with pytest.raises(TypeError, match="c must be a LongTensor"):
+        model.decoder(torch.zeros(40))
+    with pytest.raises(ValueError, match=r"c must have shape \(\.\.\., N\)"):
+        model.log_joint(x, torch.zeros(39, dtype=torch.long))

@@ -88,11 +88,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from vitools import data, divergences, elbo, em, estimators, interactive, marginal, plotting, vae
+from vitools import (bounds, data, divergences, estimators, examples, gaussian_mixture, interactive, marginal, plotting,
+                     vae)
+from vitools.bernoulli_mixture import BernoulliMixture
 from vitools.device import get_device, seed_everything
+from vitools.examples import two_mode_target
 from vitools.exercises import all_exercises, exercise
-from vitools.lvm import LinearGaussianLVM
-from vitools.mixtures import BernoulliMixture
+from vitools.lvm import LinearGaussianLVM, ppca_maximum_likelihood
+from vitools.variational_em import variational_em
 
 seed_everything(0)
 get_device()
@@ -105,46 +108,54 @@ x_digits, y_digits = x_digits[:100], y_digits[:100]
 model = LinearGaussianLVM.random(4, 2, 0.5, seed=0)
 x, _ = model.sample(10)
 post = model.posterior(x)
-marginal.log_marginal_mc(model, x, 32), marginal.log_marginal_is(model, x, post, 32), model.log_marginal(x)
-model.elbo_terms(x, post)
+bounds.iwae_bound(model, x, model.prior, n_samples=32), bounds.iwae_bound(model, x, post, n_samples=32, chunk=5)
+model.log_marginal(x), model.elbo_terms(x, post)
 q = Independent(Normal(torch.zeros(10, 2, dtype=torch.float64), torch.ones(10, 2, dtype=torch.float64)), 1)
-elbo.elbo_monte_carlo(model, x, q, 4), elbo.elbo_closed_form_kl(model, x, q, 4)
+bounds.elbo_monte_carlo(model, x, q, n_samples=4), bounds.elbo_closed_form_kl(model, x, q, n_samples=4), model.elbo(x, q)
+bounds.log_mean_exp(bounds.log_importance_weights(model, x, q, n_samples=8))
+examples.proposal_second_moment(1.5, z_dim=2), examples.log_prior_second_moment(model, x)
 
 mixture = BernoulliMixture(3).fit(x_digits, max_iter=5)
 observed = torch.arange(64) >= 6     # 6 hidden pixels
-mixture.log_prob(x_digits[:2], observed), mixture.log_prob_enumerate(x_digits[:2], observed)
-mixture.complete_hidden(x_digits[:2], observed), mixture.sample(3)
+mixture.log_marginal(x_digits[:2], observed=observed), mixture.log_marginal_enumerate(x_digits[:2], observed=observed)
+mixture.complete_hidden(x_digits[:2], observed=observed), mixture.sample(3), mixture.elbo(x_digits, mixture.prior)
 
 divergences.entropy([0.5, 0.5]), divergences.kl_discrete([0.5, 0.5], [0.9, 0.1])
 divergences.kl_gaussian(torch.zeros(2), torch.ones(2), torch.ones(2), torch.ones(2))
-divergences.fit_gaussian(divergences.two_mode_target(4.0), "forward", steps=10)
+divergences.fit_gaussian(two_mode_target(4.0), "forward", n_steps=10)
 correlated = MultivariateNormal(torch.zeros(2), torch.tensor([[1.0, 0.5], [0.5, 1.0]]))
-divergences.fit_factorised_gaussian(correlated, steps=10)
+divergences.fit_factorised_gaussian(correlated, n_steps=10)
 
-init = (torch.full((2,), 0.5, dtype=torch.float64), x[:2], torch.eye(4, dtype=torch.float64).expand(2, 4, 4))
-gmm = em.GaussianMixtureEM(2).fit(x, *init, max_iter=5)
-gmm.predict_proba(x), gmm.score(x), em.fit_by_gradient_ascent(x, *init, steps=5)
-em.variational_em(x, 2, n_iter=3), em.ppca_maximum_likelihood(x, 2)
+init = dict(weights_init=torch.full((2,), 0.5, dtype=torch.float64), means_init=x[:2],
+            covariances_init=torch.eye(4, dtype=torch.float64).expand(2, 4, 4))
+gmm = gaussian_mixture.GaussianMixtureEM(2).fit(x, **init, max_iter=5)
+gmm.predict_proba(x), gmm.score(x), gaussian_mixture.fit_by_gradient_ascent(x, **init, n_steps=5)
+gmm.mixture_.elbo(x, gmm.mixture_.posterior(x)), gmm.mixture_.sample(3)
+variational_em(x, z_dim=2, max_iter=3), ppca_maximum_likelihood(x, 2)
 
 loc = torch.zeros(2, requires_grad=True)
-estimators.score_function_grad(lambda z: z.sum(-1), Normal(loc, torch.ones(2)), 16, baseline="leave-one-out")
-estimators.reparam_grad(lambda z: (z**2).sum(-1), Normal(loc, torch.ones(2)), 16)
-estimators.optimal_baseline(lambda z: z.sum(-1), Bernoulli(probs=torch.tensor([0.3], requires_grad=True)), 16)
-estimators.iwae_bound(torch.randn(8, 3))
+estimators.score_function_grad(lambda z: z.sum(-1), Normal(loc, torch.ones(2)), n_samples=16, baseline="leave-one-out")
+estimators.reparam_grad(examples.quadratic_test_function(3.0), examples.gaussian_q(z_dim=2), n_samples=16)
+estimators.optimal_baseline(examples.linear_test_function, Bernoulli(probs=torch.tensor([0.3], requires_grad=True)),
+                            n_samples=16)
+examples.score_variance_quadratic(1.0, 3.0, z_dim=2), examples.elbo_gradient_variances(0.5, posterior_precision=4.0,
+                                                                                         width=2.0)
 
 net = vae.VAE(64, 2, hidden=(8,))
-vae.train(net, x_digits, epochs=1, batch_size=50, x_test=x_digits[:20], progress=True)
-vae.log_likelihood(net, x_digits[:3], k=20), vae.refine_posterior(net, x_digits[:3], steps=3)
+vae.train(net, x_digits, n_epochs=1, batch_size=50, x_test=x_digits[:20], progress=True)
+net.elbo_terms(x_digits[:3], net.encoder(x_digits[:3])), net.sample(3), net.sample_means(3)
+vae.refine_posterior(net, x_digits[:3], n_steps=3)
+vae.gap_estimates(net, x_digits[:3], n_steps_grid=(0, 2), n_samples_grid=(1, 4), n_eval=4, n_repeats=2)
 cvae = vae.CVAE(64, 2, n_classes=10, hidden=(8,))
-vae.train(cvae, x_digits, epochs=1, y_train=y_digits)
-cvae.sample(3, y=torch.arange(3))
+vae.train(cvae, x_digits, n_epochs=1, y_train=y_digits)
+cvae.sample(3, y=torch.arange(3)), cvae.sample_means(3, y=torch.arange(3))
 linear = vae.LinearVAE(4, 2)
-vae.train(linear, x.float(), epochs=1)
+vae.train(linear, x.float(), n_epochs=1)
 linear.as_lvm()
 
 for ex in all_exercises():
     ex.hint(), ex.solution(), ex.check(None)
-exercise("1.1").check(exercise("1.1").expected())
+exercise("posterior-green-eyes").check(exercise("posterior-green-eyes").expected())
 
 plotting.use_book_style()
 fig, axes = plt.subplots(1, 3)
@@ -160,6 +171,11 @@ def draw(fig, value=1.0):
 interactive.slider_animation(draw, [1.0, 2.0])
 interactive.live_sliders(draw, value=[1.0, 2.0])
 plt.close("all")
+
+import importlib, pkgutil, vitools   # every module, found from the package, is at least imported under the guard
+for module in pkgutil.walk_packages(vitools.__path__, "vitools."):
+    if not module.name.endswith("__main__"):
+        importlib.import_module(module.name)
 '''
 
 REPORT = r'''

@@ -85,7 +85,7 @@ def test_hidden_checks_are_collapsed_in_jupyterlab(nb_path):
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_solution_is_one_tagged_cell_after_its_checker(nb_path):
-    """exercise("C.N").solution() in a cell tagged solution and remove-input, right after the checker cell.
+    """exercise("<key>").solution() in a cell tagged solution and remove-input, right after the checker cell.
 
     Its output is the whole drop-down (a {solution} block in the book, a closed <details> in JupyterLab), so no
     gated {solution-start}/{solution-end} Markdown cells, which jupyterlab-myst renders as an empty drop-down.
@@ -96,17 +96,17 @@ def test_every_solution_is_one_tagged_cell_after_its_checker(nb_path):
 
     cells = _cells(nb_path)
     chapter = int(nb_path.name[:2])
-    calls = [re.search(r'exercise\("(\d+\.\d+)"\)\.solution\(\)', "".join(c["source"])) for c in cells]
-    assert [m[1] for m in calls if m] == [e.label for e in all_exercises() if e.label.startswith(f"{chapter}.")], \
+    calls = [re.search(r'exercise\("([a-z0-9-]+)"\)\.solution\(\)', "".join(c["source"])) for c in cells]
+    assert [m[1] for m in calls if m] == [e.key for e in all_exercises() if e.chapter == chapter], \
         f"{nb_path.name}: not one solution cell per exercise, in order"
     gated = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
              and "".join(c["source"]).lstrip().startswith(("```{solution", ":::{solution"))]
     assert not gated, f"{nb_path.name}: Markdown solution cells {gated}; the solution cell's output is the drop-down"
     for i, cell in enumerate(cells):
-        called = re.fullmatch(r'exercise\("(\d+\.\d+)"\)\.solution\(\)', "".join(cell["source"]).strip())
+        called = re.fullmatch(r'exercise\("([a-z0-9-]+)"\)\.solution\(\)', "".join(cell["source"]).strip())
         if cell["cell_type"] != "code" or not re.search(r"\.solution\(", "".join(cell["source"])):
             continue
-        assert called, f"{nb_path.name}: cell {i} should be exactly exercise(\"C.N\").solution()"
+        assert called, f"{nb_path.name}: cell {i} should be exactly exercise(\"<key>\").solution()"
         assert {"solution", "remove-input"} <= set(cell["metadata"].get("tags", [])), \
             f"{nb_path.name}: solution cell {i} must be tagged solution and remove-input"
         assert f'exercise("{called[1]}")' in "".join(cells[i - 1]["source"]), \

@@ -21,12 +21,11 @@ from hypothesis import strategies as st
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from vitools.divergences import kl_discrete, kl_gaussian
-from vitools.elbo import elbo_closed_form_kl, elbo_monte_carlo
-from vitools.em import GaussianMixtureEM
-from vitools.estimators import iwae_bound, reparam_grad, score_function_grad
+from vitools.bounds import elbo_closed_form_kl, elbo_monte_carlo, iwae_bound, log_importance_weights, log_mean_exp
+from vitools.gaussian_mixture import GaussianMixtureEM
+from vitools.estimators import reparam_grad, score_function_grad
 from vitools.lvm import LinearGaussianLVM
-from vitools.marginal import log_importance_weights
-from vitools.mixtures import BernoulliMixture
+from vitools.bernoulli_mixture import BernoulliMixture
 
 # standard errors allowed in Monte Carlo comparisons: a false alarm has probability ~3e-7 per check, so the
 # ~3000 checks below stay quiet even when another hypothesis version draws other examples
@@ -147,11 +146,11 @@ def test_elbo_below_iwae_bound_below_log_marginal(problem):
     q = Independent(Normal(q_mean, q_sd), 1)
     q_rows = Independent(Normal(q_mean.expand(reps, -1), q_sd.expand(reps, -1)), 1)   # one q per row: independent draws
     # the two Monte Carlo ELBO estimators are unbiased for the closed form
-    for estimate in (elbo_monte_carlo(model, x.expand(reps, -1), q_rows, 1),
-                     elbo_closed_form_kl(model, x.expand(reps, -1), q_rows, 1)):
+    for estimate in (elbo_monte_carlo(model, x.expand(reps, -1), q_rows, n_samples=1),
+                     elbo_closed_form_kl(model, x.expand(reps, -1), q_rows, n_samples=1)):
         assert abs(estimate.mean().item() - elbo) <= Z * estimate.std().item() / math.sqrt(reps) + \
             ROUNDING * (1 + abs(elbo))
-    l_k = iwae_bound(log_importance_weights(model, x.expand(reps, -1), q, k), dim=0)   # (reps,) estimates of L_K
+    l_k = iwae_bound(model, x.expand(reps, -1), q, n_samples=k)          # (reps,) estimates of L_K
     slack = Z * l_k.std().item() / math.sqrt(reps) + ROUNDING * (1 + abs(exact))
     assert l_k.mean().item() >= elbo - slack                                # ELBO = E[L_1] <= E[L_K]
     assert l_k.mean().item() <= exact + slack                               # E[L_K] <= log p(x)
@@ -167,9 +166,8 @@ def test_bounds_are_tight_at_the_exact_posterior(problem):
     torch.testing.assert_close(model.elbo_terms(x, post)["elbo"], exact, rtol=0, atol=1e-10)
     # with q = p(z | x) every importance weight equals p(x): any K and any sample give log p(x)
     for k in (1, 7):
-        log_w = log_importance_weights(model, x, post, k)
-        torch.testing.assert_close(iwae_bound(log_w, dim=0), exact, rtol=0, atol=1e-9)
-    torch.testing.assert_close(elbo_monte_carlo(model, x, post, 5), exact, rtol=0, atol=1e-9)
+        torch.testing.assert_close(iwae_bound(model, x, post, n_samples=k), exact, rtol=0, atol=1e-9)
+    torch.testing.assert_close(elbo_monte_carlo(model, x, post, n_samples=5), exact, rtol=0, atol=1e-9)
 
 
 @_settings(100)
@@ -178,10 +176,10 @@ def test_iwae_bound_is_nondecreasing_in_k(problem):
     model, x, q_mean, q_sd, seed = problem
     torch.manual_seed(seed)
     reps, ks = 400, [1, 2, 4, 16, 64]
-    log_w = log_importance_weights(model, x.expand(reps, -1), Independent(Normal(q_mean, q_sd), 1), ks[-1])
+    log_w = log_importance_weights(model, x.expand(reps, -1), Independent(Normal(q_mean, q_sd), 1), n_samples=ks[-1])
     # L_K from the first K of the same 64 samples: E[L_K] is the same, and pairing cancels much of the noise
-    bounds = [iwae_bound(log_w[:k], dim=0) for k in ks]
-    for small, large in zip(bounds, bounds[1:]):
+    l_k = [log_mean_exp(log_w[:k], dim=0) for k in ks]
+    for small, large in zip(l_k, l_k[1:]):
         difference = large - small
         slack = Z * difference.std().item() / math.sqrt(reps) + ROUNDING * (1 + small.abs().max().item())
         assert difference.mean().item() >= -slack
@@ -200,7 +198,8 @@ def test_gaussian_mixture_em_never_lowers_the_log_likelihood(seed, n_components,
     covariances_init = torch.eye(dim, dtype=torch.float64).expand(n_components, dim, dim) * X.var(0).mean()
     weights_init = torch.full((n_components,), 1 / n_components, dtype=torch.float64)
     # reg_covar = 0: the M-step is then the exact maximiser, and EM's guarantee holds to rounding
-    fit = GaussianMixtureEM(n_components, reg_covar=0.0).fit(X, weights_init, means_init, covariances_init,
+    fit = GaussianMixtureEM(n_components, reg_covar=0.0).fit(X, weights_init=weights_init, means_init=means_init,
+                                                            covariances_init=covariances_init,
                                                             max_iter=40, tol=-math.inf)
     history = fit.log_likelihood_
     assert len(history) == 41 and all(math.isfinite(v) for v in history)
@@ -243,8 +242,8 @@ def test_score_function_and_pathwise_gradients_agree_in_the_mean(seed, dim, data
 
     n = 20_000
     torch.manual_seed(seed)
-    score = score_function_grad(f, q(), n, baseline="leave-one-out")
-    pathwise = reparam_grad(f, q(), n)
+    score = score_function_grad(f, q(), n_samples=n, baseline="leave-one-out")
+    pathwise = reparam_grad(f, q(), n_samples=n)
     # exact: E[a (z - c)^2 + b sin z] = a ((mu - c)^2 + s^2) + b sin(mu) exp(-s^2 / 2)
     damp = torch.exp(-scale**2 / 2)
     exact = {"loc": 2 * a * (loc - c) + b * torch.cos(loc) * damp,

@@ -18,10 +18,13 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal
 
-from vitools import data, divergences, elbo, em, estimators, marginal, vae
+from vitools import bounds, data, divergences, estimators, vae
+from vitools.bernoulli_mixture import BernoulliMixture
 from vitools.device import seed_everything
+from vitools.examples import two_mode_target
+from vitools.gaussian_mixture import GaussianMixtureEM, fit_by_gradient_ascent
 from vitools.lvm import LinearGaussianLVM
-from vitools.mixtures import BernoulliMixture
+from vitools.variational_em import variational_em
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +48,12 @@ def sampling():
     post = model.posterior(x)
     q = Independent(Normal(torch.zeros(20, 2, dtype=torch.float64), torch.ones(20, 2, dtype=torch.float64)), 1)
     return {"x": x, "z": z, "posterior draws": post.sample((3,)),
-            "log_marginal_mc": marginal.log_marginal_mc(model, x, 64),
-            "log_marginal_is": marginal.log_marginal_is(model, x, post, 16),
-            "iwae_bound": estimators.iwae_bound(marginal.log_importance_weights(model, x, q, 32), dim=0),
-            "elbo_monte_carlo": elbo.elbo_monte_carlo(model, x, q, 8),
-            "elbo_closed_form_kl": elbo.elbo_closed_form_kl(model, x, q, 8),
+            "naive monte carlo": bounds.iwae_bound(model, x, model.prior, n_samples=64),
+            "importance sampling": bounds.iwae_bound(model, x, post, n_samples=16),
+            "iwae_bound, chunked": bounds.iwae_bound(model, x, q, n_samples=32, chunk=5),
+            "log_importance_weights": bounds.log_importance_weights(model, x, q, n_samples=8),
+            "elbo_monte_carlo": bounds.elbo_monte_carlo(model, x, q, n_samples=8),
+            "elbo_closed_form_kl": bounds.elbo_closed_form_kl(model, x, q, n_samples=8),
             "numpy": np.random.rand(3), "torch": torch.rand(3)}
 
 
@@ -61,44 +65,49 @@ def gradient_estimators():
         return ((z - 1.0) ** 2).sum(-1)
 
     p = torch.tensor([0.2, 0.7], requires_grad=True)
-    return {"score": estimators.score_function_grad(f, normal(), 100),
-            "score, leave-one-out": estimators.score_function_grad(f, normal(), 100, baseline="leave-one-out"),
-            "pathwise": estimators.reparam_grad(f, normal(), 100),
-            "optimal baseline": estimators.optimal_baseline(f, normal(), 100),
-            "bernoulli": estimators.score_function_grad(lambda z: z.sum(-1), Bernoulli(probs=p), 100)}
+    return {"score": estimators.score_function_grad(f, normal(), n_samples=100),
+            "score, leave-one-out": estimators.score_function_grad(f, normal(), n_samples=100, baseline="leave-one-out"),
+            "pathwise": estimators.reparam_grad(f, normal(), n_samples=100),
+            "optimal baseline": estimators.optimal_baseline(f, normal(), n_samples=100),
+            "bernoulli": estimators.score_function_grad(lambda z: z.sum(-1), Bernoulli(probs=p), n_samples=100)}
 
 
 def expectation_maximisation():
     x, _ = _model().sample(60)
-    init = (torch.full((3,), 1 / 3, dtype=torch.float64), x[torch.randperm(60)[:3]],
-            torch.eye(4, dtype=torch.float64).expand(3, 4, 4).clone())
-    gmm = em.GaussianMixtureEM(3).fit(x, *init, max_iter=20)
-    ascent = em.fit_by_gradient_ascent(x, *init, steps=20)
-    variational = em.variational_em(x, 2, family="diagonal", n_iter=5, seed=int(torch.randint(100, ())))
+    init = dict(weights_init=torch.full((3,), 1 / 3, dtype=torch.float64), means_init=x[torch.randperm(60)[:3]],
+                covariances_init=torch.eye(4, dtype=torch.float64).expand(3, 4, 4).clone())
+    gmm = GaussianMixtureEM(3).fit(x, **init, max_iter=20)
+    ascent = fit_by_gradient_ascent(x, **init, n_steps=20)
+    variational = variational_em(x, z_dim=2, family="diagonal", max_iter=5, seed=int(torch.randint(100, ())))
     digits = data.load_digits("train")[0][:200]
     mixture = BernoulliMixture(4).fit(digits, max_iter=10, seed=int(torch.randint(100, ())))
     return {"gmm": [gmm.weights_, gmm.means_, gmm.covariances_, gmm.log_likelihood_],
-            "gradient ascent": list(ascent), "variational em": [variational.elbo, variational.log_marginal,
-                                                                variational.model.W],
+            "gradient ascent": [ascent.model.weights, ascent.model.means, ascent.model.covariances, ascent.history],
+            "variational em": [variational.history, variational.model.W],
             "bernoulli mixture": [mixture.weights_, mixture.means_, mixture.log_likelihood_,
                                   *mixture.sample(5, seed=int(torch.randint(100, ())))],
-            "fit_gaussian": divergences.fit_gaussian(divergences.two_mode_target(4.0), "reverse",
-                                                     init=(float(torch.rand(())), 1.0), steps=30).mean}
+            "fit_gaussian": divergences.fit_gaussian(two_mode_target(4.0), "reverse",
+                                                     init=(float(torch.rand(())), 1.0), n_steps=30).q.mean}
 
 
 def vae_training():
+    from vitools.bounds import iwae_bound
     x = data.load_digits("train")[0][:128]
     model = vae.VAE(64, 2, hidden=(16,))                     # initialised from the global RNG
-    history = vae.train(model, x, epochs=3, batch_size=32, seed=int(torch.randint(100, ())), x_test=x[:16])
+    history = vae.train(model, x, n_epochs=3, batch_size=32, seed=int(torch.randint(100, ())), x_test=x[:16]).history
     history.pop("seconds")                                   # wall-clock time: the one thing allowed to differ
     linear = vae.LinearVAE(4, 2)
-    linear_history = vae.train(linear, _model().sample(64)[0].float(), epochs=3, batch_size=16, seed=1)
+    linear_history = vae.train(linear, _model().sample(64)[0].float(), n_epochs=3, batch_size=16, seed=1).history
     linear_history.pop("seconds")
-    q, refine_history = vae.refine_posterior(model, x[:8], steps=10)
-    return {"history": history, "parameters": [p.detach() for p in model.parameters()],
-            "linear": [linear_history, [p.detach() for p in linear.parameters()]],
-            "log_likelihood": vae.log_likelihood(model, x[:8], k=300, chunk=128),
-            "elbo": model.elbo(x[:8], n_samples=4).detach(), "refined": [q.mean, q.stddev, refine_history]}
+    refined = vae.refine_posterior(model, x[:8], n_steps=10)
+    gaps = vae.gap_estimates(model, x[:4], n_steps_grid=(0, 5), n_samples_grid=(1, 8), n_eval=8, n_repeats=2)
+    with torch.no_grad():
+        q = model.encoder(x[:8])
+        return {"history": history, "parameters": [p.detach() for p in model.parameters()],
+                "linear": [linear_history, [p.detach() for p in linear.parameters()]],
+                "iwae_bound": iwae_bound(model, x[:8], q, n_samples=300, chunk=128),
+                "elbo": model.elbo(x[:8], q, n_samples=4), "samples": list(model.sample(3)),
+                "refined": [refined.q.mean, refined.q.stddev, refined.history["elbo"]], "gaps": gaps}
 
 
 PARTS = {"sampling": sampling, "gradient estimators": gradient_estimators, "EM": expectation_maximisation,

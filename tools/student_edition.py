@@ -7,7 +7,7 @@
 Removed from every notebook: the cells tagged ``solution``, whose output is the reference solution (a
 sphinx-exercise ``{solution}`` drop-down in the HTML, a closed "Show the solution" drop-down in JupyterLab),
 and any Markdown ``{solution}`` block. So the solutions are absent from the notebooks and from the HTML, not
-hidden or collapsed. The exercise statements, the ``exercise("C.N").check(...)`` cells and hints remain.
+hidden or collapsed. The exercise statements, the ``exercise("<key>").check(...)`` cells and hints remain.
 """
 
 import argparse
@@ -63,7 +63,7 @@ def solution_fingerprints() -> list:
     The reference solutions reach a page only as the printed output of a solution cell, so their code
     lines and discussions are fingerprints, except the few lines that the book's own (unexecuted)
     notebooks also contain, such as ``x, _ = model.sample(1)``. Plus sphinx-exercise's "Solution to"
-    heading and the solution cells' ``exercise("C.N").solution()`` calls.
+    heading and the solution cells' ``exercise("<key>").solution()`` calls.
     """
     from vitools.exercises import all_exercises
 
@@ -71,7 +71,7 @@ def solution_fingerprints() -> list:
                           for cell in json.loads(nb.read_text())["cells"])
     texts = ["Solution to"]
     for ex in all_exercises():
-        texts.append(f'exercise("{ex.label}").solution()')
+        texts.append(f'exercise("{ex.key}").solution()')
         body = inspect.getsource(ex.reference).splitlines()[1:]            # the def line may match the stub
         candidates = [code for line in body if len(code := line.split("#")[0].strip()) >= 12]
         texts += [text for text in candidates + [ex.discussion[:40]] if text not in book_source]

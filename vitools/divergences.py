@@ -12,7 +12,11 @@ dimension; the functions take standard deviations s and sqrt(Sigma)):
 
 A fit (``fit_gaussian``, ``fit_factorised_gaussian``) is checked at its end, in the unit-free coordinates
 (m / s, log s): the Newton decrement g^T H^-1 g must vanish and the Hessian must be positive definite,
-otherwise it is not reported as a minimum.
+otherwise it is not reported as a minimum. It returns a ``GaussianFit``, a ``vitools.results.Fit`` whose ``q``
+is the fitted Gaussian.
+
+The discrete functions (``entropy``, ``kl_discrete``) work on probability tables in numpy: array-likes in,
+``ndarray`` out. Everything Gaussian is torch: array-likes in, tensors or ``torch.distributions`` out.
 """
 
 import math
@@ -21,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
+from torch.distributions import Distribution, Independent, MixtureSameFamily, MultivariateNormal, Normal, kl_divergence
 
 from vitools._validate import as_probability_table, finite_number, float_array, float_tensor, one_of, positive_int
+from vitools.results import Fit
 
 _N_GRID = 2001           # grid points for expectations in kl_gaussian_target
 _GRID_HALF_WIDTH = 12.0  # E_p: the grid spans the target's mean +- this many standard deviations
@@ -119,19 +124,6 @@ def kl_gaussian(mu_q, std_q, mu_p, std_p) -> torch.Tensor:
     return terms.clamp_min(0.0).sum(-1)
 
 
-def two_mode_target(distance: float, weight_left: float = 0.5) -> MixtureSameFamily:
-    """The book's two-mode target p(z) = pi_1 N(z; -Delta/2, 1) + (1 - pi_1) N(z; Delta/2, 1), in float64.
-
-    ``distance`` is the gap Delta between the modes, ``weight_left`` the left mode's weight pi_1.
-    """
-    distance = finite_number(distance, "distance", 0, role="is the gap between the two modes")
-    if not 0 < finite_number(weight_left, "weight_left") < 1:
-        raise ValueError(f"weight_left is the left mode's probability and must lie in (0, 1), got {weight_left!r}")
-    weights = torch.tensor([weight_left, 1 - weight_left], dtype=torch.float64)
-    means = torch.tensor([-distance / 2, distance / 2], dtype=torch.float64)
-    return MixtureSameFamily(Categorical(weights), Normal(means, torch.ones(2, dtype=torch.float64)))
-
-
 def _check_1d_target(target):
     if not isinstance(target, Distribution):
         raise TypeError(f"target must be a torch.distributions.Distribution, got {type(target).__name__}")
@@ -152,7 +144,7 @@ def _broadcastable(**tensors):
         raise ValueError(f"{', '.join(tensors)} must broadcast to one shape, got {shapes}") from error
 
 
-def kl_gaussian_target(target: Distribution, mean, std, direction: str = "reverse") -> torch.Tensor:
+def kl_gaussian_target(target: Distribution, mean, std, *, direction: str = "reverse") -> torch.Tensor:
     """KL between q = N(mean, std^2) and a 1-D target p, in either direction, by quadrature.
 
     - ``"reverse"``: KL(q || p), the KL divergence of q from p, = -H(q) - E_q[log p], with E_q on a
@@ -217,16 +209,23 @@ _POLISH_FROM = 1e-4      # ... and the Newton decrement is already below this (t
 
 
 @dataclass
-class GaussianFit:
-    """A fitted Gaussian q = N(mean, std^2), with what the fit did and whether it verifiably ended at a minimum.
+class GaussianFit(Fit):
+    """A fitted Gaussian q, with what the fit did and whether it verifiably ended at a minimum.
+
+    A ``vitools.results.Fit`` (``q``, ``history``, ``converged``; ``model`` stays None) with the checks of the
+    end point as further fields.
 
     Attributes
     ----------
-    mean, std : torch.Tensor
-        The fitted m and s (0-d for ``fit_gaussian``, shape (L,) for ``fit_factorised_gaussian``, with L the
-        dimension of z).
-    history : list of float
-        The KL at each objective evaluation of the run that was kept.
+    q : torch.distributions.Normal or torch.distributions.Independent
+        The fitted q = N(m, s^2): a ``Normal`` with 0-d ``mean`` and ``stddev`` for ``fit_gaussian``; for
+        ``fit_factorised_gaussian`` q = N(m, diag(s^2)) as ``Independent(Normal(m, s), 1)``, event shape (L,)
+        with L the dimension of z.
+    history : dict
+        ``{"kl": [...]}``: the KL at each objective evaluation of the run that was kept (the line searches
+        evaluate it more than once per L-BFGS iteration), then after each Newton step.
+    converged : bool
+        The same as ``is_minimum``.
     kl : float
         The KL at the fit.
     gradient : torch.Tensor
@@ -249,12 +248,10 @@ class GaussianFit:
     n_starts : int
         How many runs were made, one from each start.
     runs : list of dict
-        One entry per run: ``start``, ``mean``, ``std``, ``kl``, ``hessian_eigenvalues``, ``is_minimum``.
+        One entry per run: ``start``, ``q`` (the run's fitted distribution), ``kl``, ``max_abs_gradient``,
+        ``hessian_eigenvalues``, ``scaled_hessian_eigenvalues``, ``newton_decrement``, ``is_minimum``.
     """
 
-    mean: torch.Tensor
-    std: torch.Tensor
-    history: list
     kl: float = math.nan
     gradient: torch.Tensor = None
     hessian_eigenvalues: torch.Tensor = None
@@ -300,7 +297,13 @@ def _second_order(objective, mean, log_std):
     return gradient, eigenvalues, scaled_eigenvalues, decrement, is_minimum
 
 
-def _fit(objective, mean, std, steps: int) -> GaussianFit:
+def _gaussian(mean: torch.Tensor, std: torch.Tensor) -> Distribution:
+    """q = N(m, s^2): a ``Normal`` for 0-d parameters, N(m, diag(s^2)) as ``Independent(Normal, 1)`` for vectors."""
+    q = Normal(mean, std)
+    return Independent(q, 1) if mean.dim() else q
+
+
+def _fit(objective, mean, std, n_steps: int) -> GaussianFit:
     """Minimise ``objective(mean, std)`` over (mean, log std) with L-BFGS from one start, then check the end.
 
     The objectives here are deterministic (quadrature or closed form), which suits a
@@ -309,7 +312,7 @@ def _fit(objective, mean, std, steps: int) -> GaussianFit:
     start = (mean, std)
     mean = torch.tensor(mean, dtype=torch.float64).requires_grad_(True)
     log_std = torch.log(_positive_std(torch.tensor(std, dtype=torch.float64), "init std")).requires_grad_(True)
-    optimiser = torch.optim.LBFGS([mean, log_std], lr=1.0, max_iter=steps, tolerance_grad=1e-9,
+    optimiser = torch.optim.LBFGS([mean, log_std], lr=1.0, max_iter=n_steps, tolerance_grad=1e-9,
                                   tolerance_change=1e-12, line_search_fn="strong_wolfe")
     history = []
 
@@ -333,8 +336,11 @@ def _fit(objective, mean, std, steps: int) -> GaussianFit:
         mean, log_std = new_mean, new_log_std
         history.append(objective(mean, torch.exp(log_std)).item())
         gradient, eigenvalues, scaled_eigenvalues, decrement, is_minimum = _second_order(objective, mean, log_std)
-    return GaussianFit(mean, torch.exp(log_std), history, objective(mean, torch.exp(log_std)).item(), gradient,
-                       eigenvalues, scaled_eigenvalues, decrement, is_minimum, start)
+    std = torch.exp(log_std)
+    return GaussianFit(q=_gaussian(mean, std), history={"kl": history}, converged=is_minimum,
+                       kl=objective(mean, std).item(), gradient=gradient, hessian_eigenvalues=eigenvalues,
+                       scaled_hessian_eigenvalues=scaled_eigenvalues, newton_decrement=decrement,
+                       is_minimum=is_minimum, start=start)
 
 
 def _best_of(runs, what: str) -> GaussianFit:
@@ -342,7 +348,7 @@ def _best_of(runs, what: str) -> GaussianFit:
     minima = [run for run in runs if run.is_minimum]
     best = min(minima or runs, key=lambda run: run.kl)
     best.n_starts = len(runs)
-    best.runs = [{"start": run.start, "mean": run.mean, "std": run.std, "kl": run.kl,
+    best.runs = [{"start": run.start, "q": run.q, "kl": run.kl,
                   "max_abs_gradient": run.gradient.abs().max().item(), "hessian_eigenvalues": run.hessian_eigenvalues,
                   "scaled_hessian_eigenvalues": run.scaled_hessian_eigenvalues,
                   "newton_decrement": run.newton_decrement, "is_minimum": run.is_minimum} for run in runs]
@@ -350,14 +356,14 @@ def _best_of(runs, what: str) -> GaussianFit:
         warnings.warn(
             f"{what}: none of the {len(runs)} run(s) ended at a verified minimum (the best has Newton decrement "
             f"{best.newton_decrement:.3g} and standardised Hessian eigenvalues "
-            f"{best.scaled_hessian_eigenvalues.tolist()}); the result is not a minimum. Raise steps, or pass other "
+            f"{best.scaled_hessian_eigenvalues.tolist()}); the result is not a minimum. Raise n_steps, or pass other "
             f"starts with init.", RuntimeWarning, stacklevel=3)
     lower = [run for run in runs if not run.is_minimum and run.kl < best.kl]
     if minima and lower:
         warnings.warn(
             f"{what}: {len(lower)} run(s) that did not end at a verified minimum reached a lower KL "
             f"({min(run.kl for run in lower):.6g}) than the kept minimum ({best.kl:.6g}); they were dropped. "
-            f"Raise steps so they converge, and compare.", RuntimeWarning, stacklevel=3)
+            f"Raise n_steps so they converge, and compare.", RuntimeWarning, stacklevel=3)
     return best
 
 
@@ -386,7 +392,7 @@ def _starts(init) -> list:
     return [(finite_number(m0, "init mean"), finite_number(s0, "init std", 0, strict=True)) for m0, s0 in pairs]
 
 
-def fit_gaussian(target: Distribution, direction: str = "reverse", init=None, steps: int = 200) -> GaussianFit:
+def fit_gaussian(target: Distribution, direction: str = "reverse", *, init=None, n_steps: int = 200) -> GaussianFit:
     """Fit q = N(m, s^2) to a 1-D target by minimising KL(q || p) (reverse) or KL(p || q) (forward).
 
     Each run minimises the KL over (m, log s) with L-BFGS and is then checked: it counts as a
@@ -405,14 +411,15 @@ def fit_gaussian(target: Distribution, direction: str = "reverse", init=None, st
         +- 2 standard deviations; and, for a mixture, each component), so the result is the best of
         several local minima. One pair: a single run from there, a *local* fit (the reverse KL has
         several local minima; where the run ends depends on where it starts).
-    steps : int
+    n_steps : int
         The most L-BFGS iterations per run (``max_iter``); the line searches may evaluate the objective
         up to 1.25 times as often.
 
     Returns
     -------
     GaussianFit
-        ``mean`` and ``std`` (0-d tensors), ``history`` (the KL at each evaluation of the kept run),
+        ``q``, the fitted ``Normal`` (``fit.q.mean`` = m and ``fit.q.stddev`` = s, 0-d tensors), ``history``
+        (``{"kl": [...]}``, the KL at each evaluation of the kept run), ``converged`` (= ``is_minimum``),
         ``kl``, ``gradient``, ``hessian_eigenvalues``, ``scaled_hessian_eigenvalues``, ``newton_decrement``,
         ``is_minimum``, ``start``, ``n_starts`` and ``runs`` (the end of every run).
 
@@ -424,13 +431,14 @@ def fit_gaussian(target: Distribution, direction: str = "reverse", init=None, st
     """
     _check_1d_target(target)
     _check_direction(direction)
-    steps = positive_int(steps, "steps")
+    n_steps = positive_int(n_steps, "n_steps")
     starts = _default_starts(target) if init is None else _starts(init)
     objective = _kl_objective(target, direction)
-    return _best_of([_fit(objective, m0, s0, steps) for m0, s0 in starts], "fit_gaussian")
+    return _best_of([_fit(objective, m0, s0, n_steps) for m0, s0 in starts], "fit_gaussian")
 
 
-def fit_factorised_gaussian(target: MultivariateNormal, direction: str = "reverse", steps: int = 200) -> GaussianFit:
+def fit_factorised_gaussian(target: MultivariateNormal, direction: str = "reverse", *,
+                            n_steps: int = 200) -> GaussianFit:
     """Fit a factorised q = N(m, diag(s^2)) to a correlated Gaussian target by either KL.
 
     The KL between two Gaussians is exact (``torch.distributions.kl_divergence``), so the
@@ -439,20 +447,29 @@ def fit_factorised_gaussian(target: MultivariateNormal, direction: str = "revers
     q starts at mean 0 and standard deviation 1; both objectives have a single stationary point,
     and the fit checks that it ended there (zero gradient, positive definite Hessian).
 
+    Parameters
+    ----------
+    target : torch.distributions.MultivariateNormal
+        p = N(mu, Sigma) over z in R^L (computed in float64).
+    direction : {"reverse", "forward"}
+    n_steps : int
+        The most L-BFGS iterations (``max_iter``).
+
     Returns
     -------
     GaussianFit
-        ``mean`` and ``std`` of shape (L,), the KL history and the checks of ``fit_gaussian``.
+        ``q`` = N(m, diag(s^2)) as ``Independent(Normal(m, s), 1)`` (``fit.q.mean`` = m and ``fit.q.stddev`` = s,
+        shape (L,)), the KL history and the checks of ``fit_gaussian``.
 
     Warns
     -----
     RuntimeWarning
-        When the run does not end at a verified minimum (e.g. too few ``steps``).
+        When the run does not end at a verified minimum (e.g. too few ``n_steps``).
     """
     if not isinstance(target, MultivariateNormal) or target.batch_shape != torch.Size():
         raise TypeError("target must be a single torch.distributions.MultivariateNormal")
     _check_direction(direction)
-    steps = positive_int(steps, "steps")
+    n_steps = positive_int(n_steps, "n_steps")
     target = MultivariateNormal(target.mean.double(), covariance_matrix=target.covariance_matrix.double())
     dim = target.event_shape[0]
 
@@ -460,4 +477,4 @@ def fit_factorised_gaussian(target: MultivariateNormal, direction: str = "revers
         q = MultivariateNormal(m, scale_tril=torch.diag_embed(s))
         return kl_divergence(q, target) if direction == "reverse" else kl_divergence(target, q)
 
-    return _best_of([_fit(objective, [0.0] * dim, [1.0] * dim, steps)], "fit_factorised_gaussian")
+    return _best_of([_fit(objective, [0.0] * dim, [1.0] * dim, n_steps)], "fit_factorised_gaussian")

@@ -1,4 +1,4 @@
-"""Monte Carlo gradient estimators for grad_phi E_{q_phi(z)}[f(z)], and the importance-weighted bound.
+"""Monte Carlo gradient estimators for grad_phi E_{q_phi(z)}[f(z)], of the ELBO and of the importance-weighted bound.
 
 - Score function (log-derivative, REINFORCE):
       grad E_q[f] = E_q[(f(z) - a) grad log q(z)]      for any constant baseline a,
@@ -14,25 +14,21 @@ Normal, ``probs`` of a Bernoulli or RelaxedBernoulli built from probs), found af
 ``dist.expand``: each expanded parameter has one row per sample, and the gradient with respect
 to that row is that sample's term.
 
-``score_variance_quadratic`` and ``score_variance_linear`` give the exact per-sample variances for
-chapter 4's running example (z ~ N(m, I_L)), the reference the measured variances are compared with.
-
 For the ELBO of a latent variable model, ``elbo_gradients`` gives three per-sample estimators of
 grad_phi ELBO(q_phi), q_phi = N(m, diag(s^2)), phi = (m, log s) (fully sampled, closed-form KL,
-path derivative), ``elbo_gradient_variances`` their exact variances for a scalar latent, and
-``iwae_gradients`` the reparameterised gradients of the importance-weighted bound L_K with respect
-to q's mean and the model's offset b.
+path derivative), and ``iwae_gradients`` the reparameterised gradients of the importance-weighted
+bound L_K with respect to q's mean and the model's offset b. The exact variances that chapter 4 compares
+these with (its test functions, baselines, and the three ELBO estimators for a scalar latent) are in
+:mod:`vitools.examples`.
 """
-
-import torch
-from torch.distributions import Distribution
 
 import math
 
-from torch.distributions import Independent, Normal, kl_divergence
+import torch
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from vitools._validate import finite_number, float_array, float_tensor, function, positive_int
-from vitools.marginal import _check_model, log_mean_exp
+from vitools._validate import float_tensor, function, positive_int
+from vitools.bounds import _check_model, log_mean_exp
 
 
 def _expanded(dist: Distribution, n_samples: int):
@@ -84,7 +80,7 @@ def _f_values(f, z, n):
     return values.reshape(n)
 
 
-def scores_and_values(f, dist: Distribution, n_samples: int):
+def values_and_scores(f, dist: Distribution, *, n_samples: int):
     """Draw z_j ~ q and return (f(z_j), {name: grad log q(z_j)}), one row per sample."""
     function(f, "f")
     expanded, parameters = _expanded(dist, n_samples)
@@ -93,7 +89,7 @@ def scores_and_values(f, dist: Distribution, n_samples: int):
     return _f_values(f, z, n_samples).detach(), _gradients(log_q.sum(), parameters)
 
 
-def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) -> dict:
+def score_function_grad(f, dist: Distribution, *, n_samples: int, baseline=None) -> dict:
     """Per-sample score-function estimates (f(z_j) - a_j) grad log q(z_j), z_j ~ q.
 
     Parameters
@@ -112,7 +108,7 @@ def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) ->
     -------
     dict of name -> tensor of shape (n_samples, *parameter shape)
     """
-    values, scores = scores_and_values(f, dist, n_samples)
+    values, scores = values_and_scores(f, dist, n_samples=n_samples)
     if isinstance(baseline, str):
         if baseline != "leave-one-out":
             raise ValueError(f"baseline must be None, a number, a tensor or 'leave-one-out', got {baseline!r}")
@@ -128,45 +124,17 @@ def score_function_grad(f, dist: Distribution, n_samples: int, baseline=None) ->
     return {name: _rows(weight, s) * s for name, s in scores.items()}
 
 
-def optimal_baseline(f, dist: Distribution, n_samples: int) -> dict:
+def optimal_baseline(f, dist: Distribution, *, n_samples: int) -> dict:
     """The variance-minimising constant baseline for each parameter coordinate, estimated from samples.
 
     Var[(f - a) h] = E[f^2 h^2] - 2a E[f h^2] + a^2 E[h^2] - (E[f h])^2 is smallest at
     a* = E[f h^2] / E[h^2] (not E[f]), with h = d/d phi log q_phi(z) the score of one coordinate phi of the parameters.
     """
-    values, scores = scores_and_values(f, dist, n_samples)
+    values, scores = values_and_scores(f, dist, n_samples=n_samples)
     return {name: (_rows(values, s) * s**2).mean(0) / (s**2).mean(0) for name, s in scores.items()}
 
 
-def score_variance_quadratic(loc: float, shift: float, dim: int = 1, baseline: float = 0.0) -> float:
-    """Exact per-sample variance of the score-function estimate of d/dm_1 E[f], f(z) = sum_i (z_i - v)^2.
-
-    For z ~ N(m, I_L) with every m_i = ``loc`` and v = ``shift``, the estimate is (f(z) - a) eps_1 with
-    eps_1 = z_1 - m_1 and a = ``baseline``. Write delta = m - v and f = (eps_1 + delta)^2 + G, where
-    G = sum_{i > 1} (z_i - v)^2 is independent of eps_1 with E[G] = (L - 1)(1 + delta^2) and
-    Var[G] = (L - 1)(2 + 4 delta^2). With e = E[G] - a,
-
-        Var = delta^4 + 14 delta^2 + 15 + 2 (3 + delta^2) e + Var[G] + e^2
-
-    (chapter 4; for L = 1 this is (delta^4 + 18 delta^2 + 15) - 2a (3 + delta^2) + a^2 - 4 delta^2).
-    """
-    delta = finite_number(loc, "loc") - finite_number(shift, "shift")
-    dim, baseline = positive_int(dim, "dim"), finite_number(baseline, "baseline")
-    e = (dim - 1) * (1 + delta**2) - baseline
-    return delta**4 + 14 * delta**2 + 15 + 2 * (3 + delta**2) * e + (dim - 1) * (2 + 4 * delta**2) + e**2
-
-
-def score_variance_linear(loc: float, dim: int = 1) -> float:
-    """Exact per-sample variance of the score-function estimate of d/dm_1 E[f], f(z) = sum_i z_i, z ~ N(m, I_L).
-
-    With every m_i = ``loc``, f eps_1 = (m + eps_1) eps_1 + G eps_1 with G = sum_{i > 1} z_i, so
-    Var = m^2 + 2 + (L - 1)(1 + (L - 1) m^2) + 2 (L - 1) m^2 (chapter 4).
-    """
-    m, dim = finite_number(loc, "loc"), positive_int(dim, "dim")
-    return m**2 + 2 + (dim - 1) * (1 + (dim - 1) * m**2) + 2 * (dim - 1) * m**2
-
-
-def reparam_grad(f, dist: Distribution, n_samples: int) -> dict:
+def reparam_grad(f, dist: Distribution, *, n_samples: int) -> dict:
     """Per-sample pathwise estimates grad_phi f(z_j), z_j = dist.rsample() (reparameterised).
 
     Returns
@@ -215,7 +183,7 @@ def _log_normal(z, m, log_s):
     return (-0.5 * ((z - m) / log_s.exp()) ** 2 - log_s - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def elbo_gradients(model, x, loc, log_scale, n_samples: int) -> dict:
+def elbo_gradients(model, x, loc, log_scale, *, n_samples: int) -> dict:
     """Per-sample estimates of grad_phi ELBO(q_phi), three ways on the same noise.
 
     q_phi = N(m, diag(s^2)) with phi = (m, log s), reparameterised as z_j = m + s * eps_j,
@@ -277,35 +245,7 @@ def elbo_gradients(model, x, loc, log_scale, n_samples: int) -> dict:
     return out
 
 
-def elbo_gradient_variances(posterior_loc: float, posterior_precision: float, width: float) -> dict:
-    """Exact per-sample variances of the three ``elbo_gradients`` estimators for a scalar latent.
-
-    The model has prior p(z) = N(0, 1) and a Gaussian posterior N(mu, 1/lambda) (``posterior_loc`` mu,
-    ``posterior_precision`` lambda), so log p(x, z) = const - lambda (z - mu)^2 / 2 and
-    log p(x | z) = const - lambda (z - mu)^2 / 2 + z^2 / 2. q = N(mu, s^2) sits at the posterior mean with
-    s = kappa / sqrt(lambda), kappa = ``width``. With z = mu + s eps the per-sample gradients are
-
-    - full:            (-lambda s eps, 1 - kappa^2 eps^2)
-    - closed-form KL:  (mu - (lambda - 1) s eps, mu s eps - (lambda - 1) s^2 eps^2) + the exact KL gradient
-    - path derivative: eps (1/s - lambda s) (1, s eps)
-
-    and E[eps^2] = 1, Var[eps^2] = 2, Cov(eps, eps^2) = 0 give the variances returned.
-
-    Returns
-    -------
-    dict estimator name -> (variance of the m-gradient, variance of the log s-gradient)
-    """
-    mu = finite_number(posterior_loc, "posterior_loc")
-    lam = finite_number(posterior_precision, "posterior_precision", 0, strict=True,
-                        role="is the posterior precision 1/Var[z | x]")
-    kappa = finite_number(width, "width", 0, strict=True, role="is q's standard deviation in posterior standard deviations")
-    return {"full": (lam * kappa**2, 2 * kappa**4),
-            "closed_form_kl": ((lam - 1) ** 2 * kappa**2 / lam,
-                               mu**2 * kappa**2 / lam + 2 * (lam - 1) ** 2 * kappa**4 / lam**2),
-            "path_derivative": (lam * (1 / kappa - kappa) ** 2, 2 * (1 - kappa**2) ** 2)}
-
-
-def iwae_gradients(model, x, loc, scale, n_samples: int, n_repeats: int) -> dict:
+def iwae_gradients(model, x, loc, scale, *, n_samples: int, n_repeats: int) -> dict:
     """Reparameterised gradients of one K-sample estimate of L_K, with respect to q's mean m and the offset b.
 
     For the linear-Gaussian model p(z) = N(0, I), p_theta(x | z) = N(W z + b, sigma^2 I) and
@@ -351,15 +291,5 @@ def iwae_gradients(model, x, loc, scale, n_samples: int, n_repeats: int) -> dict
     sq = (resid**2).sum(-1) - 2 * (z * (resid @ model.W)).sum(-1) + ((z @ (model.W.T @ model.W)) * z).sum(-1)
     log_w = (-0.5 * (z**2).sum(-1) - sq / (2 * model.sigma**2) + 0.5 * (((z - m) / scale) ** 2).sum(-1)
              + torch.log(scale).sum() - 0.5 * model.x_dim * math.log(2 * math.pi * model.sigma**2))  # (K, R)
-    g_m, g_b = torch.autograd.grad((torch.logsumexp(log_w, 0) - math.log(k)).sum(), [m, b])
+    g_m, g_b = torch.autograd.grad(log_mean_exp(log_w, dim=0).sum(), [m, b])
     return {"loc": g_m, "b": g_b}
-
-
-def iwae_bound(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """L_K = log (1/K) sum_k w_k along ``dim``, as logsumexp(log w) - log K (never exp of log w).
-
-    With w_k = p(x, z_k) / q(z_k), z_k ~ q: E[L_1] is the ELBO, E[L_K] rises with K and tends to log p(x).
-    """
-    if not torch.is_tensor(log_w):
-        log_w = torch.from_numpy(float_array(log_w, "log_w"))
-    return log_mean_exp(log_w, dim=dim)   # checks log_w (floating, no NaN or +inf) and dim

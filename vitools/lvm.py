@@ -6,6 +6,8 @@ Integrating z out gives p(x) = N(b, W W^T + sigma^2 I_D), and Bayes' rule gives 
 posterior p(z | x) = N(mu_{z|x}, Sigma_{z|x}) with
 
     Sigma_{z|x} = (I_L + W^T W / sigma^2)^{-1},    mu_{z|x} = Sigma_{z|x} W^T (x - b) / sigma^2.
+
+Its maximum-likelihood fit to data has a closed form too, probabilistic PCA (:func:`ppca_maximum_likelihood`).
 """
 
 import math
@@ -14,6 +16,7 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from vitools._validate import finite_number, float_tensor, integer, positive_int, torch_device
+from vitools.bounds import kl_to_prior
 
 
 class LinearGaussianLVM:
@@ -40,7 +43,7 @@ class LinearGaussianLVM:
         self.W, self.b, self.sigma = W, b, sigma
 
     @classmethod
-    def random(cls, x_dim: int, z_dim: int, sigma: float, seed: int = 0, dtype=torch.float64, device=None):
+    def random(cls, x_dim: int, z_dim: int, sigma: float, *, seed: int = 0, dtype=torch.float64, device=None):
         """A model with W ~ N(0, 1) entries and b ~ N(0, 1), drawn from ``seed`` (global RNG untouched)."""
         x_dim, z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -115,7 +118,7 @@ class LinearGaussianLVM:
         m = (((x - self.b) @ q[: self.x_dim] / self.sigma) @ r_inv.mT).flip(-1)
         return MultivariateNormal(m, scale_tril=r_inv.flip(-2, -1).expand(*x.shape[:-1], -1, -1))
 
-    def elbo_terms(self, x, q: MultivariateNormal) -> dict:
+    def elbo_terms(self, x, q) -> dict:
         """Every term of ELBO(x; theta, q) in closed form, for Gaussian q(z) = N(m, Sigma_q), one per row of ``x``.
 
         (Sigma_q is q's covariance, diag(s^2) for a factorised q.)
@@ -126,26 +129,27 @@ class LinearGaussianLVM:
         - ``expected_log_prior``:      E_q[log p(z)] = -L/2 log(2 pi) - (tr Sigma_q + |m|^2) / 2
         - ``entropy``:                 H(q) = 1/2 log det(2 pi e Sigma_q)
         - ``kl_to_prior``:             KL(q || p(z)) = (tr Sigma_q + |m|^2 - L - log det Sigma_q) / 2
+          (torch's closed form for two ``MultivariateNormal``, via :func:`vitools.bounds.kl_to_prior`)
         - ``expected_log_joint``:      E_q[log p(x, z)], the sum of the first two
         - ``elbo``: E_q[log p(x | z)] - KL(q || p(z)) = E_q[log p(x, z)] + H(q)
 
         Parameters
         ----------
         x : tensor, shape (N, D)
-        q : torch.distributions.MultivariateNormal
-            Batch shape (N,) or (), event shape (L,).
+        q : torch.distributions.MultivariateNormal or Independent(Normal, 1)
+            Batch shape (N,) or (), event shape (L,); a factorised ``Independent(Normal, 1)`` is converted to
+            the ``MultivariateNormal`` with covariance diag(s^2).
 
         Returns
         -------
         dict of tensors, shape (N,)
         """
         x = self._as_x(x)
-        if not isinstance(q, MultivariateNormal) or q.event_shape != torch.Size([self.z_dim]):
-            raise TypeError(f"q must be a torch.distributions.MultivariateNormal over z with event shape ({self.z_dim},)")
+        q = self._as_gaussian_q(q)
         if q.batch_shape not in (torch.Size(), x.shape[:-1]):
             raise ValueError(f"q must have batch shape () or {tuple(x.shape[:-1])}, one q per row of x; "
                              f"got {tuple(q.batch_shape)}")
-        m, cov_q, T = q.mean.to(self.W), q.covariance_matrix.to(self.W), q.scale_tril.to(self.W)   # Sigma_q = T T^T
+        m, cov_q, T = q.mean, q.covariance_matrix, q.scale_tril        # Sigma_q = T T^T
         residual = x - m @ self.W.T - self.b
         trace_cov = torch.diagonal(cov_q, dim1=-2, dim2=-1).sum(-1)
         trace_W_cov_W = (self.W @ T).pow(2).sum((-2, -1))       # tr(W Sigma_q W^T) = |W T|_F^2: stays accurate for tiny sigma
@@ -156,11 +160,31 @@ class LinearGaussianLVM:
             - ((residual**2).sum(-1) + trace_W_cov_W) / (2 * self.sigma**2),
             "expected_log_prior": -0.5 * L * math.log(2 * math.pi) - 0.5 * (trace_cov + (m**2).sum(-1)),
             "entropy": 0.5 * (L * math.log(2 * math.pi * math.e) + log_det_cov),
-            "kl_to_prior": 0.5 * (trace_cov + (m**2).sum(-1) - L - log_det_cov),
+            "kl_to_prior": kl_to_prior(q, self._prior_as_multivariate_normal()),
         }
         terms["expected_log_joint"] = terms["expected_log_likelihood"] + terms["expected_log_prior"]
         terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
         return {name: value.expand(x.shape[:-1]) for name, value in terms.items()}
+
+    def elbo(self, x, q) -> torch.Tensor:
+        """ELBO(x; theta, q) = E_q[log p(x | z)] - KL(q || p(z)) in closed form, per row of ``x``: ``elbo_terms(x, q)["elbo"]``."""
+        return self.elbo_terms(x, q)["elbo"]
+
+    def _prior_as_multivariate_normal(self) -> MultivariateNormal:
+        eye = torch.eye(self.z_dim, dtype=self.W.dtype, device=self.W.device)
+        return MultivariateNormal(torch.zeros(self.z_dim, dtype=self.W.dtype, device=self.W.device), scale_tril=eye)
+
+    def _as_gaussian_q(self, q) -> MultivariateNormal:
+        """``q`` as a MultivariateNormal over z on the model's dtype and device (an Independent(Normal, 1) converted)."""
+        factorised = (isinstance(q, Independent) and isinstance(q.base_dist, Normal)
+                      and q.reinterpreted_batch_ndims == 1)
+        if not (isinstance(q, MultivariateNormal) or factorised) or q.event_shape != torch.Size([self.z_dim]):
+            raise TypeError(f"q must be a torch.distributions.MultivariateNormal or Independent(Normal, 1) over z "
+                            f"with event shape ({self.z_dim},), got {type(q).__name__} with event shape "
+                            f"{tuple(getattr(q, 'event_shape', ()))}")
+        if factorised:
+            return MultivariateNormal(q.mean.to(self.W), scale_tril=torch.diag_embed(q.stddev.to(self.W)))
+        return MultivariateNormal(q.mean.to(self.W), scale_tril=q.scale_tril.to(self.W))
 
     def _as_x(self, x) -> torch.Tensor:
         x = float_tensor(x, "x").to(dtype=self.W.dtype, device=self.W.device)
@@ -173,3 +197,28 @@ class LinearGaussianLVM:
         if z.dim() < 1 or z.shape[-1] != self.z_dim:
             raise ValueError(f"z must have last dimension L = {self.z_dim}, got shape {tuple(z.shape)}")
         return z
+
+
+def ppca_maximum_likelihood(x, z_dim: int) -> LinearGaussianLVM:
+    """The maximum-likelihood linear-Gaussian model in closed form (probabilistic PCA).
+
+    With Sigma-hat = (1/N) sum_n (x_n - x-bar)(x_n - x-bar)^T the data covariance, nu_1 >= ... >= nu_D its
+    eigenvalues and U its eigenvectors: b = x-bar, sigma^2 = mean(nu_{L+1}, ..., nu_D) and
+    W = U_L (diag(nu_1, ..., nu_L) - sigma^2 I)^{1/2}, unique up to a rotation W -> W R
+    (Tipping and Bishop, 1999; chapter 3 derives it).
+    """
+    x = float_tensor(x, "x", ndim=2).to(torch.float64)
+    z_dim = positive_int(z_dim, "z_dim")
+    if z_dim >= x.shape[1]:
+        raise ValueError(f"z_dim must be smaller than x's dimension {x.shape[1]}, got {z_dim}")
+    if x.shape[0] < 2:
+        raise ValueError("x needs at least two rows (data points)")
+    centred = x - x.mean(0)
+    eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])   # ascending order
+    eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
+    sigma2 = eigenvalues[z_dim:].mean()
+    if not sigma2 > 0:
+        raise ValueError(f"x has no variance outside its first z_dim = {z_dim} principal directions, so the "
+                         f"maximum-likelihood noise sigma would be 0; use a smaller z_dim or data with noise")
+    W = eigenvectors[:, :z_dim] * (eigenvalues[:z_dim] - sigma2).clamp_min(0).sqrt()
+    return LinearGaussianLVM(W, x.mean(0), sigma2.sqrt().item())

@@ -1,236 +1,200 @@
-"""A mixture of Bernoullis for binary vectors: the model behind the hidden-pixels example.
+"""What every mixture model shares: the prior over components, the exact posterior and log p(x), the ELBO, the E-step.
 
-    p(c) = pi_c,    p(x | c) = prod_d mu_cd^{x_d} (1 - mu_cd)^{1 - x_d},    c = 1, ..., C
+A mixture has a discrete latent, the component c = 1, ..., C:
 
-Given c the pixels are independent, so summing a hidden pixel out of p(x | c) gives 1 and
-the probability of the observed pixels O alone is exact and cheap (the latent is z = (c, x_H)):
+    p(c) = pi_c,    p(x | c) = the component's density,    log p(x, c) = log pi_c + log p(x | c).
 
-    log p(x_O) = logsumexp_c [ log pi_c + sum_{d in O} x_d log mu_cd + (1 - x_d) log(1 - mu_cd) ].
+Everything exact follows from the (N, C) table of log p(x_n, c) (:meth:`Mixture.component_log_joint`):
+
+    log p(x_n)     = logsumexp_c log p(x_n, c)                       (the exact log-marginal)
+    p(c | x_n)     = exp(log p(x_n, c) - log p(x_n))                 (the posterior: the responsibilities r_nc)
+
+and, for any q_n(c), the ELBO is a finite sum, exact:
+
+    ELBO(x_n; q_n) = sum_c q_n(c) log p(x_n | c) - KL(q_n || p(c))
+                   = sum_c q_n(c) log p(x_n, c) + H(q_n)
+                   = log p(x_n) - KL(q_n || p(c | x_n)),
+
+equal to log p(x_n) at q_n = p(c | x_n) and below it everywhere else. The E-step of EM is that posterior;
+both EMs of the book (:class:`vitools.gaussian_mixture.GaussianMixtureEM` and
+:class:`vitools.bernoulli_mixture.BernoulliMixture`) run the one E-step of :class:`Mixture`.
 """
 
+from abc import ABC, abstractmethod
+
 import torch
+from torch.distributions import Categorical, Distribution
 
-from vitools._validate import finite_number, float_tensor, integer, positive_int, tolerance
+from vitools._validate import integer, positive_int
+from vitools.bounds import kl_to_prior
 
-_MAX_HIDDEN = 20  # log_prob_enumerate refuses more hidden pixels than this
 
+class Mixture(ABC):
+    """The shared base of the book's mixtures: p(c) = Categorical(pi), p(x | c) from the subclass.
 
-class BernoulliMixture:
-    """C-component mixture of Bernoullis, fitted by (MAP-)EM.
-
-    Parameters
-    ----------
-    n_components : int
-        The number of components C, >= 1.
-    alpha : float
-        Pseudo-count of the smoothing, >= 0. Each mu_cd gets a Beta(1 + alpha, 1 + alpha) prior and
-        the M-step takes the posterior mode, mu_cd = (sum_n r_nc x_nd + alpha) / (N_c + 2 alpha) with
-        N_c = sum_n r_nc, so with alpha > 0 no mean is ever exactly 0 or 1 (MAP-EM) and no image gets
-        log-probability -inf. alpha = 0 is plain maximum-likelihood EM.
-
-    Attributes
-    ----------
-    Set by :meth:`fit`; ``weights_`` and ``means_`` are None before it.
-
-    weights_ : tensor, shape (C,)
-        The mixing weights pi.
-    means_ : tensor, shape (C, D)
-        The pixel probabilities mu.
-    log_likelihood_ : list of float
-        The average log-likelihood (1/N) sum_n log p(x_n) over the training rows after each EM iteration.
-    objective_ : list of float
-        The objective MAP-EM increases, after each iteration: the average log-likelihood plus
-        (alpha / N) sum_{c,d} [log mu_cd + log(1 - mu_cd)], the log of the Beta(1 + alpha, 1 + alpha)
-        prior up to a constant, divided by N. Equal to ``log_likelihood_`` when alpha = 0. EM guarantees
-        that this never decreases; with alpha > 0 the log-likelihood alone may.
-    n_iter_ : int
-        The number of EM iterations run.
-    converged_ : bool
-        Whether the objective improved by less than ``tol`` before ``max_iter``.
-
-    Parameters and every returned tensor are float64 on the device of the data passed to fit.
+    An abstract base: a subclass supplies its mixing weights pi, the table log p(x_n | c) and p(x | c) as a
+    distribution (the abstract hooks at the end of the class); the base derives the prior, the log-joint, the exact
+    posterior and log-marginal, the ELBO's terms, ancestral sampling and the E-step. The latent of the
+    model interface (``log_joint(x, z)``, ``decoder(z)``) is z = c, a LongTensor of component indices,
+    so :func:`vitools.bounds.iwae_bound` works on a mixture with q = ``model.posterior(x)`` or ``model.prior``.
     """
 
-    def __init__(self, n_components: int, alpha: float = 1.0):
-        self.n_components = positive_int(n_components, "n_components")
-        self.alpha = finite_number(alpha, "alpha", 0, role="is a pseudo-count")
-        self.weights_ = self.means_ = None
+    @property
+    def prior(self) -> Categorical:
+        """p(c) = Categorical(pi), batch shape (), C categories."""
+        return Categorical(probs=self._mixing_weights())
 
-    def fit(self, x, max_iter: int = 100, tol: float = 1e-6, seed: int = 0) -> "BernoulliMixture":
-        """Fit pi and mu to the binary rows of ``x`` (shape (N, D)) by EM; returns ``self``.
+    def decoder(self, c) -> Distribution:
+        """p(x | c) for each entry of ``c`` (a LongTensor of component indices): batch shape ``c.shape``."""
+        return self._component_distribution(self._as_c(c))
 
-        The means start at C distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
-        with a ``torch.Generator`` seeded by ``seed``; the global RNG is untouched). Each
-        iteration is an M-step, pi_c = N_c / N and the smoothed mu above, from the current
-        responsibilities r_nc = p(c | x_n), then an E-step in log space. EM stops when the
-        objective (``objective_``: the average log-likelihood plus the log-prior of mu over N) improves by
-        less than ``tol``, or after ``max_iter`` iterations.
+    def log_joint(self, x, c) -> torch.Tensor:
+        """log p(x_n, c_n) = log pi_{c_n} + log p(x_n | c_n), read off :meth:`component_log_joint`.
+
+        ``c`` holds component indices of shape (N,), or (S, N) for S samples per row (any shape that
+        broadcasts against (N,)); the result has the broadcast shape.
         """
-        max_iter, tol, seed = positive_int(max_iter, "max_iter"), tolerance(tol, "tol"), integer(seed, "seed")
-        x = _as_binary(x).to(torch.float64)
-        if x.shape[0] < self.n_components:
-            raise ValueError(f"x has {x.shape[0]} rows but the model has {self.n_components} components; "
-                             f"pass at least n_components rows")
-        if x.shape[1] < 1:
-            raise ValueError("x has no columns; pass rows with at least one pixel")
-        gen = torch.Generator(device=x.device).manual_seed(seed)
-        start = torch.randperm(x.shape[0], generator=gen, device=x.device)[: self.n_components]
-        self.means_ = 0.5 * (x[start] + 0.5)
-        self.weights_ = torch.full((self.n_components,), 1 / self.n_components, dtype=x.dtype, device=x.device)
-        resp, log_lik = self._e_step(x)
-        previous = log_lik + self._log_prior() / x.shape[0]
-        self.log_likelihood_, self.objective_, self.converged_ = [], [], False
-        for self.n_iter_ in range(1, max_iter + 1):
-            n_c = resp.sum(0)
-            self.weights_ = n_c / x.shape[0]
-            # clamp: with alpha = 0 a component that lost every point would give 0 / 0
-            denominator = (n_c[:, None] + 2 * self.alpha).clamp_min(torch.finfo(x.dtype).tiny)
-            self.means_ = (resp.T @ x + self.alpha) / denominator
-            resp, log_lik = self._e_step(x)
-            current = log_lik + self._log_prior() / x.shape[0]
-            self.log_likelihood_.append(log_lik)
-            self.objective_.append(current)
-            if current - previous < tol:
-                self.converged_ = True
-                break
-            previous = current
-        return self
+        x = self._as_x(x)
+        c = self._as_c(c)
+        try:
+            shape = torch.broadcast_shapes(c.shape, x.shape[:1])
+        except RuntimeError as error:
+            raise ValueError(f"c must have shape (..., N) = (..., {x.shape[0]}), one component per row of x, "
+                             f"got {tuple(c.shape)}") from error
+        rows = torch.arange(x.shape[0], device=c.device).expand(shape)
+        return self._log_joint_table(x)[rows, c.expand(shape)]
 
-    def log_prob(self, x, observed=None) -> torch.Tensor:
-        """Exact log p(x_O) for each row, the hidden pixels and the component summed out.
+    def component_log_joint(self, x) -> torch.Tensor:
+        """The table log p(x_n, c) = log pi_c + log p(x_n | c), shape (N, C). Differentiable in the parameters."""
+        return self._log_joint_table(self._as_x(x))
+
+    def posterior(self, x) -> Categorical:
+        """The exact posterior p(c | x_n) = pi_c p(x_n | c) / p(x_n), a Categorical of batch shape (N,).
+
+        ``.probs`` is the (N, C) table of responsibilities r_nc, each row summing to 1.
+        """
+        return Categorical(logits=self.component_log_joint(x))
+
+    def log_marginal(self, x) -> torch.Tensor:
+        """The exact log p(x_n) = logsumexp_c [log pi_c + log p(x_n | c)] per row, shape (N,)."""
+        return torch.logsumexp(self.component_log_joint(x), dim=1)
+
+    def elbo_terms(self, x, q) -> dict:
+        """Every term of ELBO(x_n; q_n) for a distribution q_n(c) over the components, exactly (a sum over c).
+
+        - ``expected_log_likelihood``: E_q[log p(x | c)] = sum_c q_n(c) log p(x_n | c)
+        - ``kl_to_prior``:             KL(q_n || p(c)) = sum_c q_n(c) log(q_n(c) / pi_c)
+          (``torch.distributions.kl_divergence`` of the two Categoricals, via :func:`vitools.bounds.kl_to_prior`)
+        - ``expected_log_prior``:      E_q[log p(c)] = sum_c q_n(c) log pi_c
+        - ``entropy``:                 H(q_n) = -sum_c q_n(c) log q_n(c)
+        - ``expected_log_joint``:      E_q[log p(x, c)] = sum_c q_n(c) log p(x_n, c); with q_n = p_theta_t(c | x_n)
+          held fixed, its average over n is EM's Q(theta, theta_t)
+        - ``elbo``:                    E_q[log p(x | c)] - KL(q_n || p(c)) = E_q[log p(x, c)] + H(q_n)
+
+        Terms with q_n(c) = 0 count as 0 (0 log 0 = 0), even where log p(x_n | c) = -inf. Differentiable in the
+        model's parameters and in q's; pass a q that does not require gradients (the posterior of a fixed model)
+        for Q(., theta_t).
 
         Parameters
         ----------
         x : tensor, shape (N, D)
-            Binary rows; hidden entries must still be 0 or 1 but their values are ignored.
-        observed : bool tensor, shape (D,) or (N, D), optional
-            True where a pixel is observed; None means every pixel is observed.
+        q : torch.distributions.Categorical
+            C categories, batch shape (N,) (one q_n per row) or () (the same q for every row).
 
         Returns
         -------
-        tensor, shape (N,)
+        dict of tensors, shape (N,)
         """
         x = self._as_x(x)
-        return torch.logsumexp(self._log_joint(x, self._as_mask(observed, x)), dim=1)
+        log_likelihood = self._log_likelihood_table(x)
+        weights = self._mixing_weights()
+        q = self._check_q(q, x.shape[0], weights.shape[0])
+        probs = q.probs.to(log_likelihood).expand_as(log_likelihood)
+        terms = {
+            "expected_log_likelihood": _expectation(probs, log_likelihood),
+            "kl_to_prior": kl_to_prior(q, self.prior).to(log_likelihood).expand(x.shape[0]),
+            "expected_log_prior": _expectation(probs, torch.log(weights).expand_as(log_likelihood)),
+            "entropy": q.entropy().to(log_likelihood).expand(x.shape[0]),
+            "expected_log_joint": _expectation(probs, torch.log(weights) + log_likelihood),
+        }
+        terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
+        return terms
 
-    def log_prob_enumerate(self, x, observed) -> torch.Tensor:
-        """log p(x_O) by brute force: logsumexp over all 2^|H| hidden configurations and C components.
+    def elbo(self, x, q) -> torch.Tensor:
+        """ELBO(x_n; q_n) per row, shape (N,): ``elbo_terms(x, q)["elbo"]``."""
+        return self.elbo_terms(x, q)["elbo"]
 
-        Computes log p(x_O, x_H, c) for every one of the 2^|H| values x_H of the |H| hidden
-        pixels and every c, the cost that :meth:`log_prob` avoids. ``observed`` must be one (D,) mask for
-        all rows, with at most 20 hidden pixels.
+    def sample(self, n: int, *, seed: int = 0):
+        """Ancestral sampling: c ~ Categorical(pi), then x ~ p(x | c).
+
+        Returns ``(x, c)``: shapes (n, D) and (n,) (int64), drawn with a ``torch.Generator`` seeded by
+        ``seed`` on the parameters' device (the global RNG is untouched).
         """
-        x = self._as_x(x)
-        observed = self._as_mask(observed, x, per_row=False)
-        hidden = torch.nonzero(~observed).squeeze(1)
-        n = hidden.numel()
-        if n > _MAX_HIDDEN:
-            raise ValueError(f"observed hides {n} pixels; enumerating them would need 2^{n} * {self.n_components} "
-                             f"= {2**n * self.n_components:.3g} terms per row (at most {_MAX_HIDDEN} hidden "
-                             f"pixels allowed); use log_prob instead")
-        # log p(x_H | c) for every configuration, built one hidden pixel at a time: before step j, rows
-        # 0 .. 2^j - 1 hold every configuration of pixels 0 .. j-1; step j copies them with pixel j = 1 into
-        # rows 2^j .. 2^(j+1) - 1 and gives the originals pixel j = 0 (row i has pixel j equal to bit j of i).
-        # Every one of the C * 2^|H| terms is formed explicitly, at about one addition each.
-        log_on, log_off = torch.log(self.means_[:, hidden]), torch.log1p(-self.means_[:, hidden])  # (C, |H|)
-        log_hidden = torch.empty(2**n, self.n_components, dtype=x.dtype, device=x.device)
-        log_hidden[0] = 0.0
-        for j in range(n):
-            torch.add(log_hidden[: 2**j], log_on[:, j], out=log_hidden[2**j : 2 ** (j + 1)])
-            log_hidden[: 2**j] += log_off[:, j]
-        log_observed = self._log_joint(x, observed)  # (N, C)
-        return torch.stack([torch.logsumexp(row + log_hidden, dim=(0, 1)) for row in log_observed])
-
-    def posterior(self, x, observed=None) -> torch.Tensor:
-        """Responsibilities p(c | x_O), shape (N, C); each row sums to 1."""
-        x = self._as_x(x)
-        return torch.softmax(self._log_joint(x, self._as_mask(observed, x)), dim=1)
-
-    def sample(self, n: int, seed: int = 0):
-        """Ancestral sampling: c ~ Categorical(pi), then x ~ Bernoulli(mu_c).
-
-        Returns ``(x, c)``: float64 of shape (n, D) and int64 of shape (n,), drawn with a
-        ``torch.Generator`` seeded by ``seed``.
-        """
-        self._check_fitted()
         n, seed = positive_int(n, "n"), integer(seed, "seed")
-        gen = torch.Generator(device=self.means_.device).manual_seed(seed)
-        c = torch.multinomial(self.weights_, n, replacement=True, generator=gen)
-        return torch.bernoulli(self.means_[c], generator=gen), c
+        weights = self._mixing_weights()
+        gen = torch.Generator(device=weights.device).manual_seed(seed)
+        c = torch.multinomial(weights, n, replacement=True, generator=gen)
+        return self._draw_given(c, gen), c
 
-    def complete_hidden(self, x, observed) -> torch.Tensor:
-        """Observed pixels copied from ``x``, hidden ones filled with E[x_d | x_O] = sum_c p(c | x_O) mu_cd.
-
-        ``observed`` is a bool mask of shape (D,) or (N, D); returns shape (N, D), values in [0, 1].
-        """
-        x = self._as_x(x)
-        observed = self._as_mask(observed, x)
-        expected = torch.softmax(self._log_joint(x, observed), dim=1) @ self.means_
-        return torch.where(observed, x, expected)
-
-    def _e_step(self, x):
-        """Responsibilities p(c | x_n), shape (N, C), and the average log p(x_n) as a float."""
-        log_joint = self._log_joint(x, self._as_mask(None, x))
+    def _e_step(self, x) -> tuple[torch.Tensor, float]:
+        """The E-step, on an already checked ``x``: r_nc = exp(log p(x_n, c) - log p(x_n)), shape (N, C),
+        and l = (1/N) sum_n log p(x_n) as a float."""
+        log_joint = self._log_joint_table(x)
         log_px = torch.logsumexp(log_joint, dim=1, keepdim=True)
         return torch.exp(log_joint - log_px), log_px.mean().item()
 
-    def _log_prior(self) -> float:
-        """alpha * sum_{c,d} [log mu_cd + log(1 - mu_cd)]: the Beta(1 + alpha, 1 + alpha) log-prior, up to a constant."""
-        if self.alpha == 0:   # plain EM: no prior (and 0 * log 0 would be NaN for a mean of exactly 0 or 1)
-            return 0.0
-        return self.alpha * (torch.log(self.means_) + torch.log1p(-self.means_)).sum().item()
+    def _log_joint_table(self, x) -> torch.Tensor:
+        return torch.log(self._mixing_weights()) + self._log_likelihood_table(x)
 
-    def _log_joint(self, x, observed):
-        """log p(x_O, c) for every row and component, shape (N, C)."""
-        return torch.log(self.weights_) + _log_lik(x * observed, (1 - x) * observed, self.means_)
-
-    def _check_fitted(self):
-        if self.means_ is None:
-            raise RuntimeError("this BernoulliMixture has no parameters yet; call fit(x) first")
-
-    def _as_x(self, x) -> torch.Tensor:
-        self._check_fitted()
-        x = _as_binary(x).to(dtype=self.means_.dtype, device=self.means_.device)
-        if x.shape[1] != self.means_.shape[1]:
-            raise ValueError(f"x has {x.shape[1]} columns but the model has D = {self.means_.shape[1]} pixels; "
-                             f"pass rows of the same length as the training data")
-        return x
-
-    def _as_mask(self, observed, x, per_row: bool = True):
-        if observed is None:
-            return torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
+    def _as_c(self, c) -> torch.Tensor:
+        weights = self._mixing_weights()
         try:
-            mask = torch.as_tensor(observed, device=x.device)
+            c = torch.as_tensor(c, device=weights.device)
         except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"observed must be a bool tensor (True = observed pixel), got {type(observed).__name__}") \
-                from error
-        if mask.dtype != torch.bool:
-            raise ValueError(f"observed must be a bool tensor (True = observed pixel), got dtype {mask.dtype}")
-        shapes = [(x.shape[1],), tuple(x.shape)] if per_row else [(x.shape[1],)]
-        if tuple(mask.shape) not in shapes:
-            raise ValueError(f"observed must have shape {' or '.join(map(str, shapes))} to match x, "
-                             f"got {tuple(mask.shape)}")
-        return mask
+            raise TypeError(f"c must be a LongTensor of component indices, got {type(c).__name__}") from error
+        if c.dtype == torch.bool or c.is_floating_point() or c.is_complex():
+            raise TypeError(f"c must be a LongTensor of component indices, got dtype {c.dtype}")
+        if c.numel() and (c.min() < 0 or c.max() >= weights.shape[0]):
+            raise ValueError(f"c must hold component indices 0 .. {weights.shape[0] - 1}, "
+                             f"got values from {c.min().item()} to {c.max().item()}")
+        return c.long()
+
+    @staticmethod
+    def _check_q(q, n_rows: int, n_components: int) -> Categorical:
+        if not isinstance(q, Categorical):
+            raise TypeError(f"q must be a torch.distributions.Categorical over the C = {n_components} components "
+                            f"(e.g. model.posterior(x)), got {type(q).__name__}")
+        if q.param_shape[-1] != n_components:
+            raise ValueError(f"q has {q.param_shape[-1]} categories but the mixture has C = {n_components} "
+                             f"components")
+        if q.batch_shape not in (torch.Size(), torch.Size([n_rows])):
+            raise ValueError(f"q must have batch shape () or ({n_rows},), one q per row of x; "
+                             f"got {tuple(q.batch_shape)}")
+        return q
+
+    # ------------------------------------------------ what a subclass supplies
+
+    @abstractmethod
+    def _mixing_weights(self) -> torch.Tensor:
+        """pi, shape (C,)."""
+
+    @abstractmethod
+    def _as_x(self, x) -> torch.Tensor:
+        """``x`` checked and converted to the parameters' dtype and device, shape (N, D)."""
+
+    @abstractmethod
+    def _log_likelihood_table(self, x) -> torch.Tensor:
+        """log p(x_n | c) for a checked ``x``, shape (N, C)."""
+
+    @abstractmethod
+    def _component_distribution(self, c) -> Distribution:
+        """p(x | c) for checked indices ``c``, batch shape ``c.shape``."""
+
+    @abstractmethod
+    def _draw_given(self, c, gen) -> torch.Tensor:
+        """One x ~ p(x | c_i) per entry of ``c`` (shape (n,)), from the generator ``gen``, shape (n, D)."""
 
 
-def _as_binary(x) -> torch.Tensor:
-    """``x`` as a 2-D floating tensor after checking every entry is exactly 0 or 1."""
-    x = float_tensor(x, "x", ndim=2)
-    if not torch.all((x == 0) | (x == 1)):
-        raise ValueError("x must be binary: every entry exactly 0 or 1 (threshold grey values first, "
-                         "e.g. vitools.data.load_digits(binarize=True))")
-    return x
-
-
-def _log_lik(on, off, means):
-    """sum_d on_d log mu_cd + off_d log(1 - mu_cd) for every row and component, shape (N, C).
-
-    ``on`` and ``off`` (N, D) are 1 where a pixel counts as a 1 or as a 0. One matrix product; a
-    mean of exactly 0 or 1 (possible with alpha = 0) has log 0 = -inf, and 0 * -inf is NaN inside
-    a product, so those logs are zeroed there and only the rows that use them get -inf.
-    """
-    counts = torch.cat([on, off], dim=1)
-    logs = torch.cat([torch.log(means), torch.log1p(-means)], dim=1)
-    finite = torch.isfinite(logs)
-    impossible = counts @ (~finite).to(counts.dtype).T > 0
-    return (counts @ torch.where(finite, logs, 0.0).T).masked_fill(impossible, -torch.inf)
+def _expectation(probs, values):
+    """sum_c probs_nc values_nc with 0 * anything = 0, so that q(c) = 0 ignores log p = -inf (and its gradient)."""
+    return (probs * torch.where(probs > 0, values, 0.0)).sum(-1)

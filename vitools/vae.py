@@ -5,20 +5,20 @@
     ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))
             = E_q[log p(x | z)] + E_q[log p(z)] + H(q)
 
-Models (all with ``prior``, ``encoder``, ``decoder``, ``log_joint``, ``elbo_terms``, ``elbo``,
-``loss`` and ``sample``, so the estimators of :mod:`vitools.marginal` and :mod:`vitools.elbo`
-apply to them):
+Models (all with the book's model interface: ``prior``, ``encoder``, ``decoder``, ``log_joint``,
+``elbo_terms``, ``elbo``, ``sample``, plus ``loss`` and ``sample_means``, so the estimators of
+:mod:`vitools.bounds` apply to them):
 
 - :class:`VAE`: MLP encoder and decoder with Bernoulli pixels; with ``n_classes`` it is a
   conditional VAE (:func:`CVAE`) that takes the label y in both networks.
 - :class:`LinearVAE`: linear encoder and linear-Gaussian decoder, for comparing with the exact
   :class:`vitools.lvm.LinearGaussianLVM`.
 
-Functions: :func:`train` (Adam on mini-batches), :func:`log_likelihood` (importance-sampled
-log p(x) with the encoder as proposal), :func:`refine_posterior` (the amortisation gap),
-:func:`gap_estimates` (both gap estimates and how they move with the refinement steps and K) and
-:func:`elbo_of` / :func:`elbo_terms_of` (the ELBO of any diagonal Gaussian q, the one place
-where the ELBO is computed), and :func:`digit_style` (centre, width and slant of digit images). Everything runs on the device of the model's parameters.
+The ELBO of any q is ``model.elbo(x, q)`` (the encoder's: ``model.elbo(x, model.encoder(x))``); log p(x)
+is estimated by :func:`vitools.bounds.iwae_bound` with the encoder as proposal. Functions: :func:`train`
+(Adam on mini-batches), :func:`refine_posterior` (the amortisation gap) and :func:`gap_estimates` (both gap
+estimates and how they move with the refinement steps and K). Everything runs on the device of the
+model's parameters.
 """
 
 import math
@@ -26,20 +26,21 @@ import time
 
 import numpy as np
 import torch
-from torch.distributions import Bernoulli, Independent, Normal
+from torch.distributions import Bernoulli, Distribution, Independent, Normal
 from torch.nn import functional as F
 
+from vitools import bounds
 from vitools._validate import finite_number, float_tensor, integer, positive_int
 from vitools.lvm import LinearGaussianLVM
+from vitools.results import Fit
 
 MIN_STD = 1e-4   # floor on every encoder scale, s = softplus(u) + MIN_STD: log s >= -9.2, KL <= 8.7 per dimension
-_ROWS_PER_PASS = 2**16   # log_likelihood: samples x data points evaluated in one network pass
 
 
 class _GaussianLatentModel(torch.nn.Module):
     """Shared parts of the models with prior p(z) = N(0, I_L) and a diagonal Gaussian encoder.
 
-    Subclasses set ``x_dim``, ``z_dim``, ``n_classes`` and define ``encoder(x, y)`` and ``decoder(z, y)``.
+    Subclasses set ``x_dim``, ``z_dim``, ``n_classes`` and define ``encoder(x, *, y)`` and ``decoder(z, *, y)``.
     """
 
     @property
@@ -56,39 +57,111 @@ class _GaussianLatentModel(torch.nn.Module):
         """p(z) = N(0, I_L), event shape (L,), on the parameters' device and dtype."""
         ref = self._reference
         zeros = torch.zeros(self.z_dim, dtype=ref.dtype, device=ref.device)
-        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1, validate_args=False)
 
-    def log_joint(self, x, z, y=None) -> torch.Tensor:
+    def log_joint(self, x, z, *, y=None) -> torch.Tensor:
         """log p(x, z) = log p(z) + log p(x | z); ``z`` of shape (..., N, L) gives shape (..., N)."""
         x = self._as_x(x)
         z = self._as_z(z)
-        return self.prior.log_prob(z) + self.decoder(z, y).log_prob(x)
+        return self.prior.log_prob(z) + self.decoder(z, y=y).log_prob(x)
 
-    def elbo_terms(self, x, y=None, n_samples: int = 1) -> dict:
-        """The ELBO of the encoder's q(z | x) and its terms, one per data point: see :func:`elbo_terms_of`."""
-        return elbo_terms_of(self, x, self.encoder(x, y), n_samples, y)
+    def elbo_terms(self, x, q: Distribution, *, n_samples: int = 1, y=None) -> dict:
+        """Every term of ELBO(q) per data point, for a q(z) with a closed-form KL from the prior (a diagonal Gaussian).
 
-    def elbo(self, x, y=None, n_samples: int = 1) -> torch.Tensor:
-        """ELBO(x) = (1/S) sum_s log p(x | z_s) - KL(q(z | x) || p(z)), z_s ~ q(z | x); shape (N,)."""
-        return self.elbo_terms(x, y, n_samples)["elbo"]
+        - ``expected_log_likelihood``: (1/S) sum_j log p(x | z_j), z_j ~ q reparameterised (z_j = m + s * eps_j
+          for a diagonal Gaussian), differentiable in q's parameters
+        - ``kl_to_prior``:             KL(q || p(z)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - log s_i^2), from
+          ``torch.distributions.kl_divergence`` (:func:`vitools.bounds.kl_to_prior`)
+        - ``elbo``:                    expected_log_likelihood - kl_to_prior
+        - ``expected_log_prior``:      E_q[log p(z)] = -L/2 log(2 pi) - 1/2 sum_i (m_i^2 + s_i^2), with m, s^2
+          q's mean and variance
+        - ``entropy``:                 H(q) = 1/2 sum_i log(2 pi e s_i^2) for a diagonal Gaussian (``q.entropy()``)
+        - ``expected_log_joint``:      E_q[log p(x, z)] = expected_log_likelihood + expected_log_prior
 
-    def loss(self, x, y=None, beta: float = 1.0) -> torch.Tensor:
+        The KL, E_q[log p(z)] and H(q) come from three separate closed forms, so
+        ``kl_to_prior = -(expected_log_prior + entropy)`` is an identity that the tests check, not a definition.
+
+        Parameters
+        ----------
+        x : tensor, shape (N, D)
+        q : torch.distributions.Distribution over z
+            Event shape (L,), batch shape (N,) (one q per row of ``x``, for example ``model.encoder(x)``) or ();
+            it needs ``rsample`` and a closed-form KL from the prior (e.g. ``Independent(Normal(m, s), 1)``).
+        n_samples : int
+            Monte Carlo samples S for the expected log-likelihood, >= 1.
+        y : LongTensor, shape (N,), optional
+            Labels, exactly when the model is conditional.
+
+        Returns
+        -------
+        dict of tensors, shape (N,)
+        """
+        x = self._as_x(x)
+        self._check_q(q, x.shape[0])
+        terms = self._elbo_core(x, q, positive_int(n_samples, "n_samples"), y)
+        prior = self.prior.base_dist
+        terms["expected_log_prior"] = -0.5 * (torch.log(2 * math.pi * prior.scale**2)
+                                              + ((q.mean - prior.loc)**2 + q.variance) / prior.scale**2).sum(-1)
+        terms["entropy"] = q.entropy()
+        terms["expected_log_joint"] = terms["expected_log_likelihood"] + terms["expected_log_prior"]
+        return {name: value.expand(x.shape[0]) for name, value in terms.items()}
+
+    def elbo(self, x, q: Distribution, *, n_samples: int = 1, y=None) -> torch.Tensor:
+        """ELBO(q) = (1/S) sum_s log p(x | z_s) - KL(q || p(z)), z_s ~ q, per data point: shape (N,).
+
+        ``elbo_terms(x, q, n_samples=n_samples, y=y)["elbo"]``; the encoder's ELBO is ``elbo(x, model.encoder(x))``.
+        """
+        x = self._as_x(x)
+        self._check_q(q, x.shape[0])
+        return self._elbo_core(x, q, positive_int(n_samples, "n_samples"), y)["elbo"].expand(x.shape[0])
+
+    def loss(self, x, *, y=None, beta: float = 1.0) -> torch.Tensor:
         """The training loss (1/N) sum_n [-log p(x_n | z_n) + beta KL(q(z | x_n) || p(z))], z_n ~ q(z | x_n).
 
         Each log p(x | z) is summed over the D pixels (or coordinates) and each KL over the L latent
         dimensions; the batch is averaged. ``beta = 1`` gives minus the mean ELBO (one sample).
         """
-        return _beta_loss(self.elbo_terms(x, y), _as_beta(beta))
+        beta = _as_beta(beta)
+        x = self._as_x(x)
+        return _beta_loss(self._elbo_core(x, self.encoder(x, y=y), 1, y), beta)
 
     @torch.no_grad()
-    def sample(self, n: int, y=None) -> torch.Tensor:
+    def sample(self, n: int, *, y=None):
+        """Ancestral draws z ~ p(z), x ~ p(x | z): ``(x, z)``, shapes (n, D) and (n, L), no gradient.
+
+        For the Bernoulli VAE x holds 0/1 pixels; :meth:`sample_means` gives the pixel probabilities
+        instead. A conditional model needs ``y``, a LongTensor of n labels.
+        """
+        z = self.prior.sample((positive_int(n, "n"),))
+        return self.decoder(z, y=y).sample(), z
+
+    @torch.no_grad()
+    def sample_means(self, n: int, *, y=None) -> torch.Tensor:
         """Decoder means E[x | z] at z ~ p(z): shape (n, D), no gradient.
 
         For the Bernoulli VAE these are the pixel probabilities. A conditional model needs ``y``,
         a LongTensor of n labels.
         """
         z = self.prior.sample((positive_int(n, "n"),))
-        return self.decoder(z, y).mean
+        return self.decoder(z, y=y).mean
+
+    def _elbo_core(self, x: torch.Tensor, q: Distribution, n_samples: int, y) -> dict:
+        """expected_log_likelihood, kl_to_prior and elbo for a checked x and q: the training loop's cost only."""
+        z = q.rsample((n_samples,) if q.batch_shape else (n_samples, x.shape[0]))
+        terms = {"expected_log_likelihood": self.decoder(z, y=y).log_prob(x).mean(0),
+                 "kl_to_prior": bounds.kl_to_prior(q, self.prior)}
+        terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
+        return terms
+
+    def _check_q(self, q, n: int):
+        if not isinstance(q, Distribution) or q.event_shape != (self.z_dim,) or q.batch_shape not in ((), (n,)):
+            shape = f"event shape {tuple(q.event_shape)}, batch shape {tuple(q.batch_shape)}" \
+                if isinstance(q, Distribution) else type(q).__name__
+            raise TypeError(f"q must be a distribution over z with event shape ({self.z_dim},) and batch shape ({n},), "
+                            f"one q per row of x (for example model.encoder(x)), or (); got {shape}")
+        if not q.has_rsample:
+            raise TypeError(f"q must have rsample (e.g. Independent(Normal(m, s), 1)) so that the ELBO is "
+                            f"differentiable in q's parameters; got {type(q).__name__}")
 
     def _as_x(self, x, name: str = "x") -> torch.Tensor:
         ref = self._reference
@@ -158,7 +231,7 @@ class VAE(_GaussianLatentModel):
         0 for a plain VAE, or the number of classes (>= 2) for a conditional VAE.
     """
 
-    def __init__(self, x_dim: int = 64, z_dim: int = 8, hidden=(256, 256), n_classes: int = 0):
+    def __init__(self, x_dim: int = 64, z_dim: int = 8, *, hidden=(256, 256), n_classes: int = 0):
         super().__init__()
         self.x_dim, self.z_dim = positive_int(x_dim, "x_dim"), positive_int(z_dim, "z_dim")
         if not isinstance(hidden, (tuple, list)):
@@ -173,14 +246,14 @@ class VAE(_GaussianLatentModel):
         self.encoder_net = _mlp(self.x_dim + self.n_classes, self.hidden, 2 * self.z_dim)
         self.decoder_net = _mlp(self.z_dim + self.n_classes, self.hidden, self.x_dim)
 
-    def encoder(self, x, y=None) -> Independent:
+    def encoder(self, x, *, y=None) -> Independent:
         """q_phi(z | x) = N(m, diag(s^2)) with s = softplus(u) + 1e-4; batch shape (N,), event (L,)."""
         x = self._as_x(x)
         inputs = self._with_label(x, self._as_y(y, x.shape[0]))
         mean, raw_scale = self.encoder_net(inputs).chunk(2, dim=-1)
         return Independent(Normal(mean, F.softplus(raw_scale) + MIN_STD), 1)
 
-    def decoder(self, z, y=None) -> Independent:
+    def decoder(self, z, *, y=None) -> Independent:
         """p_theta(x | z) = prod_d Bernoulli(logits dec_theta(z)_d); ``z`` (..., N, L), ``y`` (N,) broadcasts over ``...``."""
         z = self._as_z(z)
         inputs = self._with_label(z, self._as_y(y, z.shape[-2]))
@@ -193,9 +266,9 @@ class VAE(_GaussianLatentModel):
         return torch.cat([inputs, onehot.expand(*inputs.shape[:-1], self.n_classes)], dim=-1)
 
 
-def CVAE(x_dim: int = 64, z_dim: int = 8, n_classes: int = 10, hidden=(256, 256)) -> VAE:
-    """A conditional VAE, q(z | x, y) and p(x | z, y): ``VAE(x_dim, z_dim, hidden, n_classes)``, n_classes >= 2."""
-    return VAE(x_dim, z_dim, hidden, integer(n_classes, "n_classes", minimum=2))   # VAE(...) for no classes
+def CVAE(x_dim: int = 64, z_dim: int = 8, *, n_classes: int = 10, hidden=(256, 256)) -> VAE:
+    """A conditional VAE, q(z | x, y) and p(x | z, y): ``VAE(x_dim, z_dim, hidden=hidden, n_classes=n_classes)``, >= 2."""
+    return VAE(x_dim, z_dim, hidden=hidden, n_classes=integer(n_classes, "n_classes", minimum=2))
 
 
 class LinearVAE(_GaussianLatentModel):
@@ -227,14 +300,14 @@ class LinearVAE(_GaussianLatentModel):
         self.g = torch.nn.Parameter(torch.zeros(self.z_dim))
         self.raw_scale = torch.nn.Parameter(torch.full((self.z_dim,), math.log(math.e - 1)))  # softplus = 1
 
-    def encoder(self, x, y=None) -> Independent:
+    def encoder(self, x, *, y=None) -> Independent:
         """q(z | x) = N(A x + g, diag(s^2)); batch shape (N,), event (L,). ``y`` must be None."""
         x = self._as_x(x)
         self._as_y(y, x.shape[0])
         mean = x @ self.A.T + self.g
         return Independent(Normal(mean, (F.softplus(self.raw_scale) + MIN_STD).expand_as(mean)), 1)
 
-    def decoder(self, z, y=None) -> Independent:
+    def decoder(self, z, *, y=None) -> Independent:
         """p(x | z) = N(W z + b, sigma^2 I_D) for ``z`` of shape (..., N, L). ``y`` must be None."""
         z = self._as_z(z)
         self._as_y(y, z.shape[-2])
@@ -260,67 +333,13 @@ def _as_lr(lr) -> float:
 
 
 def _beta_loss(terms: dict, beta: float, pixel_weight: float = 1.0) -> torch.Tensor:
-    return (beta * terms["kl"] - pixel_weight * terms["reconstruction"]).mean()
+    return (beta * terms["kl_to_prior"] - pixel_weight * terms["expected_log_likelihood"]).mean()
 
 
-def elbo_terms_of(model, x, q: Independent, n_samples: int = 1, y=None) -> dict:
-    """The ELBO of a diagonal Gaussian q(z) = N(m, diag(s^2)) per data point, with its two decompositions.
-
-    - ``reconstruction``:     (1/S) sum_j log p(x | z_j), z_j = m + s * eps_j (reparameterised, differentiable)
-    - ``expected_log_prior``: E_q[log p(z)] = -L/2 log(2 pi) - 1/2 sum_i (m_i^2 + s_i^2)
-    - ``entropy``:            H(q) = 1/2 sum_i log(2 pi e s_i^2)
-    - ``kl``:                 KL(q || p(z)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - log s_i^2)
-    - ``elbo``:               reconstruction - kl
-
-    Each closed form is its own formula, so ``kl = -(expected_log_prior + entropy)`` is an identity that the
-    tests check, not a definition.
-
-    Parameters
-    ----------
-    model : VAE or LinearVAE
-    x : tensor, shape (N, D)
-    q : Independent(Normal), batch shape (N,), event shape (L,)
-        One q per row of ``x``, for example ``model.encoder(x)``.
-    n_samples : int
-        Monte Carlo samples S for the reconstruction term, >= 1.
-    y : LongTensor, shape (N,), optional
-        Labels, exactly when the model is conditional.
-
-    Returns
-    -------
-    dict of tensors, shape (N,)
-    """
-    _check_model(model)
-    x = model._as_x(x)
-    if not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)) \
-            or q.batch_shape != (x.shape[0],) or q.event_shape != (model.z_dim,):
-        raise TypeError(f"q must be Independent(Normal(m, s), 1) with m and s of shape ({x.shape[0]}, {model.z_dim}), "
-                        f"one q per row of x (for example model.encoder(x))")
-    z = q.rsample((positive_int(n_samples, "n_samples"),))
-    m, s = q.base_dist.loc, q.base_dist.scale
-    log_var = 2 * s.log()
-    terms = {
-        "reconstruction": model.decoder(z, y).log_prob(x).mean(0),
-        "expected_log_prior": -0.5 * model.z_dim * math.log(2 * math.pi) - 0.5 * (m**2 + s**2).sum(-1),
-        "entropy": 0.5 * (math.log(2 * math.pi * math.e) + log_var).sum(-1),
-        "kl": 0.5 * (m**2 + s**2 - 1 - log_var).sum(-1),
-    }
-    terms["elbo"] = terms["reconstruction"] - terms["kl"]
-    return terms
-
-
-def elbo_of(model, x, q: Independent, n_samples: int = 1, y=None) -> torch.Tensor:
-    """ELBO(q) = (1/S) sum_s log p(x | z_s) - KL(q || p(z)), z_s ~ q, per data point: shape (N,).
-
-    ``q`` is a diagonal Gaussian with batch shape (N,); see :func:`elbo_terms_of`.
-    """
-    return elbo_terms_of(model, x, q, n_samples, y)["elbo"]
-
-
-def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, y_train=None,
+def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, y_train=None,
           beta: float = 1.0, x_test=None, y_test=None, progress: bool = False, pixel_reduction: str = "sum",
-          callback=None) -> dict:
-    """Fit a VAE by Adam on ``model.loss`` over shuffled mini-batches.
+          callback=None) -> Fit:
+    """Fit a VAE by Adam on its loss (one-sample ELBO, KL weighted by ``beta``) over shuffled mini-batches.
 
     Calls ``torch.manual_seed(seed)`` first (so the reparameterisation noise repeats) and shuffles
     with a ``torch.Generator`` seeded by ``seed``: the same model initialisation and seed give the same
@@ -330,7 +349,7 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     ----------
     model : VAE or LinearVAE
     x_train : tensor, shape (N, D)
-    epochs, batch_size : int
+    n_epochs, batch_size : int
         >= 1 each. The last batch of an epoch may be smaller.
     lr : float
         Adam's learning rate, > 0.
@@ -353,13 +372,14 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
 
     Returns
     -------
-    dict
-        ``train_elbo``: per epoch, the mean ELBO per data point over the epoch's batches (taken
-        during training, as the parameters change); ``test_elbo``: per epoch, the mean test ELBO
-        (empty without ``x_test``); ``seconds``: wall time per epoch.
+    Fit
+        ``model``: the trained model (the same object, trained in place); ``history``: ``train_elbo``, per
+        epoch, the mean ELBO per data point over the epoch's batches (taken during training, as the
+        parameters change); ``test_elbo``, per epoch, the mean test ELBO (empty without ``x_test``);
+        ``seconds``, wall time per epoch. ``converged`` is None (a fixed number of epochs).
     """
     _check_model(model)
-    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
+    n_epochs, batch_size = positive_int(n_epochs, "n_epochs"), positive_int(batch_size, "batch_size")
     lr, beta, seed = _as_lr(lr), _as_beta(beta), integer(seed, "seed")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
@@ -381,15 +401,15 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     device, n = model._reference.device, x_train.shape[0]
     history = {"train_elbo": [], "test_elbo": [], "seconds": []}
-    bar = _progress_bar(epochs) if progress else None
-    for epoch in range(1, epochs + 1):
+    bar = _progress_bar(n_epochs) if progress else None
+    for epoch in range(1, n_epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(n, generator=shuffle)
         elbo_sum = torch.zeros((), device=device)
         for batch in order.to(device).split(batch_size):
             xb = x_train[batch]
             yb = None if y_train is None else y_train[batch]
-            terms = model.elbo_terms(xb, yb)
+            terms = model._elbo_core(xb, model.encoder(xb, y=yb), 1, yb)
             optimiser.zero_grad()
             _beta_loss(terms, beta, pixel_weight).backward()
             optimiser.step()
@@ -397,7 +417,7 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
         history["train_elbo"].append(elbo_sum.item() / n)
         if x_test is not None:
             with torch.no_grad():
-                history["test_elbo"].append(model.elbo(x_test, y_test).mean().item())
+                history["test_elbo"].append(model.elbo(x_test, model.encoder(x_test, y=y_test), y=y_test).mean().item())
         history["seconds"].append(time.perf_counter() - start)
         if callback is not None:
             callback(epoch, model)
@@ -406,7 +426,7 @@ def train(model, x_train, epochs: int, batch_size: int = 64, lr: float = 1e-3, s
             bar.set_postfix(train_elbo=f"{history['train_elbo'][-1]:.2f}")
     if bar is not None:
         bar.close()
-    return history
+    return Fit(model=model, history=history)
 
 
 def _progress_bar(total: int):
@@ -417,55 +437,10 @@ def _progress_bar(total: int):
     return tqdm(total=total, desc="epochs")
 
 
-@torch.no_grad()
-def log_likelihood(model, x, k: int = 5000, y=None, chunk: int = 500) -> torch.Tensor:
-    """Importance-sampling estimate of log p(x) per data point, with the encoder as proposal.
-
-        log p(x) ~ log (1/K) sum_k p(x, z_k) / q(z_k | x),   z_k ~ q(z | x)
-
-    computed as a logsumexp of the log-weights, ``chunk`` samples at a time (and in batches of
-    data points), so K = 5000 fits in modest memory. The estimate is a stochastic lower bound whose
-    expectation rises to log p(x) as K grows; K = 1 gives a one-sample ELBO estimate.
-
-    Parameters
-    ----------
-    model : VAE or LinearVAE
-    x : tensor, shape (N, D)
-    k : int
-        Importance samples per data point, >= 1.
-    y : LongTensor, shape (N,), optional
-        Labels, exactly when the model is conditional.
-    chunk : int
-        Samples drawn per network pass, >= 1. It changes memory and speed, not the estimator.
-
-    Returns
-    -------
-    tensor, shape (N,)
-        In nats.
-    """
-    _check_model(model)
-    x = model._as_x(x)
-    y = model._as_y(y, x.shape[0])
-    k, chunk = positive_int(k, "k"), positive_int(chunk, "chunk")
-    chunk = min(chunk, k)
-    rows = max(1, _ROWS_PER_PASS // chunk)
-    estimates = []
-    for start in range(0, x.shape[0], rows):
-        xb = x[start:start + rows]
-        yb = None if y is None else y[start:start + rows]
-        q = model.encoder(xb, yb)
-        partial = []
-        for size in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
-            z = q.sample((size,))
-            partial.append(torch.logsumexp(model.log_joint(xb, z, yb) - q.log_prob(z), dim=0))
-        estimates.append(torch.logsumexp(torch.stack(partial), dim=0) - math.log(k))
-    return torch.cat(estimates)
-
-
-def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: int = 16, y=None):
+def refine_posterior(model, x, *, n_steps: int = 300, lr: float = 0.05, n_samples: int = 16, y=None) -> Fit:
     """Optimise one q_n = N(m_n, diag(s_n^2)) per data point, from the encoder's output: the amortisation gap.
 
-    Maximises each ELBO(q_n) (:func:`elbo_of`, reparameterised with ``n_samples`` samples, closed-form
+    Maximises each ELBO(q_n) (``model.elbo``, reparameterised with ``n_samples`` samples, closed-form
     KL) over (m_n, log s_n) with Adam, step size lr / (1 + t / 100) at step t = 0, 1, ...; the model's
     parameters are left untouched (no gradients are accumulated into them). The best ELBO of the
     diagonal Gaussian family, ELBO(q*), is at least the encoder's ELBO; the difference is the
@@ -476,7 +451,7 @@ def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: in
     ----------
     model : VAE or LinearVAE
     x : tensor, shape (N, D)
-    steps : int
+    n_steps : int
         Adam steps, >= 1.
     lr : float
         Adam's learning rate, > 0.
@@ -486,22 +461,21 @@ def refine_posterior(model, x, steps: int = 300, lr: float = 0.05, n_samples: in
 
     Returns
     -------
-    q : Independent(Normal), batch shape (N,), event shape (L,)
-        The refined posteriors (detached).
-    history : list of float
-        The mean ELBO over the data points at each step (before that step's update).
+    Fit
+        ``q``: the refined posteriors, Independent(Normal) with batch shape (N,), event shape (L,) (detached);
+        ``history["elbo"]``: the mean ELBO over the data points at each step (before that step's update).
     """
     _check_model(model)
     x = model._as_x(x)
-    steps, n_samples, lr = positive_int(steps, "steps"), positive_int(n_samples, "n_samples"), _as_lr(lr)
-    snapshots, history = _refine(model, x, y, [steps], lr, n_samples)
-    return snapshots[0], history
+    n_steps, n_samples, lr = positive_int(n_steps, "n_steps"), positive_int(n_samples, "n_samples"), _as_lr(lr)
+    snapshots, history = _refine(model, x, y, [n_steps], lr, n_samples)
+    return Fit(q=snapshots[0], history={"elbo": history})
 
 
 def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
     """Adam on each q_n's ELBO from the encoder's output; the q after each number of steps in ``checkpoints``."""
     with torch.no_grad():
-        start = model.encoder(x, y).base_dist
+        start = model.encoder(x, y=y).base_dist
     mean = start.loc.clone().requires_grad_()
     log_std = start.scale.log().requires_grad_()
     optimiser = torch.optim.Adam([mean, log_std], lr=lr)
@@ -514,7 +488,7 @@ def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
                 snapshots.append(Independent(Normal(mean.detach().clone(), log_std.detach().exp()), 1))
             if step == checkpoints[-1]:
                 break
-            elbo = elbo_of(model, x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)
+            elbo = model._elbo_core(x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)["elbo"]
             mean.grad, log_std.grad = torch.autograd.grad(-elbo.sum(), [mean, log_std])
             optimiser.param_groups[0]["lr"] = lr / (1 + step / 100)   # shrinking steps: their noise dies out
             optimiser.step()
@@ -533,28 +507,29 @@ def _increasing(values, name: str, minimum: int) -> list:
     return values
 
 
-def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=None, lr: float = 0.05,
-                  n_samples: int = 16, n_eval: int = 1000, repeats: int = 4, chunk: int = 500) -> dict:
+def gap_estimates(model, x, *, n_steps_grid=(0, 10, 100, 1000), n_samples_grid=(1, 10, 100, 1000), y=None,
+                  lr: float = 0.05, n_samples: int = 16, n_eval: int = 1000, n_repeats: int = 4,
+                  chunk: int = 500) -> dict:
     """The two estimates behind the gap decomposition, and how they move with their budgets.
 
     - ELBO(q_T), the ELBO of the q reached after T steps of :func:`refine_posterior` (T = 0: the encoder's
-      q), for each T in ``steps``. It estimates ELBO(q*), the best ELBO of the diagonal Gaussian family,
+      q), for each T in ``n_steps_grid``. It estimates ELBO(q*), the best ELBO of the diagonal Gaussian family,
       from below: q_T is in the family, so E[ELBO(q_T)] <= ELBO(q*).
-    - L_K, the importance-weighted bound with K samples from the encoder's q, for each K in ``ks``. It
-      estimates log p(x) from below: E[L_K] <= log p(x), and E[L_K] does not decrease with K.
+    - L_K, the importance-weighted bound with K samples from the encoder's q, for each K in ``n_samples_grid``.
+      It estimates log p(x) from below: E[L_K] <= log p(x), and E[L_K] does not decrease with K.
 
     All ELBO(q_T) are evaluated with the same ``n_eval`` noise draws eps (common random numbers), so their
-    differences are precise. L_K is averaged over the ``repeats * max(ks) // K`` disjoint blocks of K
-    samples in one pool of ``repeats * max(ks)`` log-weights per data point; the spread over blocks gives
-    its standard error.
+    differences are precise. L_K is averaged over the ``n_repeats * max(n_samples_grid) // K`` disjoint blocks
+    of K samples in one pool of ``n_repeats * max(n_samples_grid)`` log-weights per data point; the spread over
+    blocks gives its standard error.
 
     Parameters
     ----------
     model : VAE or LinearVAE
     x : tensor, shape (N, D)
-    steps : tuple of int
+    n_steps_grid : tuple of int
         Refinement steps T, increasing, >= 0.
-    ks : tuple of int
+    n_samples_grid : tuple of int
         Numbers of importance samples K, increasing, >= 1.
     y : LongTensor, shape (N,), optional
         Labels, exactly when the model is conditional.
@@ -562,7 +537,7 @@ def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=N
         Adam's learning rate (> 0) and the Monte Carlo samples per step (>= 1) of the refinement.
     n_eval : int
         Noise draws per data point for each ELBO(q_T), >= 2.
-    repeats : int
+    n_repeats : int
         Blocks of the largest K in the pool, >= 2.
     chunk : int
         Samples drawn per network pass, >= 1 (memory and speed only).
@@ -570,21 +545,22 @@ def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=N
     Returns
     -------
     dict
-        ``steps``, ``ks`` (lists); ``elbo``, ``elbo_se`` (shape (len(steps),)): the mean over the data points
-        of ELBO(q_T) and its Monte Carlo standard error; ``elbo_diff_se`` (len(steps), len(steps)): entry
-        [a, b] is the standard error of elbo[a] - elbo[b] (small, thanks to the shared noise);
-        ``log_px``, ``log_px_se`` (len(ks),): the mean of L_K and its standard error; ``log_px_step``,
-        ``log_px_step_se`` (len(ks) - 1,): entry a is L_{K_{a+1}} - L_{K_a} estimated *paired*, each block of
-        K_{a+1} samples against the mean of the K_a-blocks nested inside it, and its standard error (NaN when
-        K_a does not divide K_{a+1} or the pool holds fewer than two blocks of K_{a+1}). Numpy arrays, in nats
-        per data point.
+        ``n_steps_grid``, ``n_samples_grid`` (lists); ``elbo``, ``elbo_se`` (shape (len(n_steps_grid),)): the mean
+        over the data points of ELBO(q_T) and its Monte Carlo standard error; ``elbo_diff_se``
+        (len(n_steps_grid), len(n_steps_grid)): entry [a, b] is the standard error of elbo[a] - elbo[b] (small,
+        thanks to the shared noise); ``log_px``, ``log_px_se`` (len(n_samples_grid),): the mean of L_K and its
+        standard error; ``log_px_step``, ``log_px_step_se`` (len(n_samples_grid) - 1,): entry a is
+        L_{K_{a+1}} - L_{K_a} estimated *paired*, each block of K_{a+1} samples against the mean of the K_a-blocks
+        nested inside it, and its standard error (NaN when K_a does not divide K_{a+1} or the pool holds fewer
+        than two blocks of K_{a+1}). Float64 tensors on the CPU, in nats per data point.
     """
     _check_model(model)
     x = model._as_x(x)
     y = model._as_y(y, x.shape[0])
-    steps, ks = _increasing(steps, "steps", 0), _increasing(ks, "ks", 1)
+    steps = _increasing(n_steps_grid, "n_steps_grid", 0)
+    ks = _increasing(n_samples_grid, "n_samples_grid", 1)
     lr, n_samples = _as_lr(lr), positive_int(n_samples, "n_samples")
-    n_eval, repeats = integer(n_eval, "n_eval", minimum=2), integer(repeats, "repeats", minimum=2)
+    n_eval, n_repeats = integer(n_eval, "n_eval", minimum=2), integer(n_repeats, "n_repeats", minimum=2)
     chunk = positive_int(chunk, "chunk")
     n = x.shape[0]
     snapshots, _ = _refine(model, x, y, steps, lr, n_samples)
@@ -593,27 +569,27 @@ def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=N
         per_sample = []
         for q in snapshots:
             m, s = q.base_dist.loc, q.base_dist.scale
-            kl = 0.5 * (m**2 + s**2 - 1 - 2 * s.log()).sum(-1)
-            rec = torch.cat([model.decoder(m + s * e, y).log_prob(x) for e in eps.split(chunk)])
+            kl = bounds.kl_to_prior(q, model.prior)
+            rec = torch.cat([model.decoder(m + s * e, y=y).log_prob(x) for e in eps.split(chunk)])
             per_sample.append((rec - kl).double())                     # (n_eval, N)
         elbo = torch.stack([v.mean() for v in per_sample])
         elbo_se = torch.stack([(v.var(0) / n_eval).sum().sqrt() / n for v in per_sample])
         diff_se = torch.stack([torch.stack([((b - a).var(0) / n_eval).sum().sqrt() / n for a in per_sample])
                                for b in per_sample])
-        q = model.encoder(x, y)
-        pool = repeats * ks[-1]
+        q = model.encoder(x, y=y)
+        pool = n_repeats * ks[-1]
         log_w = []
         for size in [chunk] * (pool // chunk) + ([pool % chunk] if pool % chunk else []):
             z = q.sample((size,))
-            log_w.append(model.log_joint(x, z, y) - q.log_prob(z))
+            log_w.append(model.log_joint(x, z, y=y) - q.log_prob(z))
         log_w = torch.cat(log_w).double()                                # (pool, N)
         log_px, log_px_se, per_block = [], [], []
         for k in ks:
             blocks = pool // k
-            bounds = torch.logsumexp(log_w[:blocks * k].reshape(blocks, k, n), dim=1) - math.log(k)
-            per_block.append(bounds)                                     # (blocks, N)
-            log_px.append(bounds.mean())
-            log_px_se.append((bounds.var(0) / blocks).sum().sqrt() / n)
+            block_bounds = bounds.log_mean_exp(log_w[:blocks * k].reshape(blocks, k, n), dim=1)   # (blocks, N)
+            per_block.append(block_bounds)
+            log_px.append(block_bounds.mean())
+            log_px_se.append((block_bounds.var(0) / blocks).sum().sqrt() / n)
         step_diff, step_diff_se = [], []      # L_{K_{a+1}} - L_{K_a}, paired: the K_a-blocks nested in each K_{a+1}-block
         for a in range(len(ks) - 1):
             small, large = ks[a], ks[a + 1]
@@ -626,48 +602,10 @@ def gap_estimates(model, x, steps=(0, 10, 100, 1000), ks=(1, 10, 100, 1000), y=N
             d = per_block[a + 1] - nested                                # (blocks, N)
             step_diff.append(d.mean())
             step_diff_se.append((d.var(0) / blocks).sum().sqrt() / n)
-    def as_numpy(values):
-        return np.array([float(v) for v in values])
 
-    return {"steps": steps, "ks": ks, "elbo": as_numpy(elbo), "elbo_se": as_numpy(elbo_se),
-            "elbo_diff_se": diff_se.cpu().numpy(), "log_px": as_numpy(log_px), "log_px_se": as_numpy(log_px_se),
-            "log_px_step": as_numpy(step_diff), "log_px_step_se": as_numpy(step_diff_se)}
+    def on_cpu(values):
+        return torch.tensor([float(v) for v in values], dtype=torch.float64)
 
-
-def digit_style(images) -> torch.Tensor:
-    """Three numbers that describe how a digit is drawn, from square grey-level images: centre, width, slant.
-
-    With w_uv the image's intensity at row u (top to bottom) and column v, normalised to sum to one, and
-    (U, V) a pixel position drawn with these probabilities:
-
-    - centre = E[V], the horizontal centre of the ink;
-    - width  = sd(V), its horizontal spread;
-    - slant  = -Cov(U, V) / Var(U), minus the slope of the column against the row: positive when the
-      ink leans forward, like "/".
-
-    Parameters
-    ----------
-    images : tensor, shape (N, D) with D a square (64 for the 8x8 digits), values >= 0, each row with some ink
-
-    Returns
-    -------
-    tensor, shape (N, 3)
-        Columns centre, width, slant, in pixels (slant: pixels per row).
-    """
-    images = float_tensor(images, "images", ndim=2)
-    side = math.isqrt(images.shape[1])
-    if side * side != images.shape[1] or side < 2:
-        raise ValueError(f"images must have shape (N, D) with D a square number >= 4 (64 for 8x8 digits), "
-                         f"got {tuple(images.shape)}")
-    if images.min() < 0:
-        raise ValueError("images must have intensities >= 0 (pixel probabilities or grey levels)")
-    mass = images.sum(1, keepdim=True)
-    if torch.any(mass <= 0):
-        raise ValueError("images has a row without ink (all zeros): the style of an empty image is undefined")
-    w = (images / mass).reshape(-1, side, side)
-    grid = torch.arange(side, dtype=w.dtype, device=w.device)
-    u, v = grid.view(1, side, 1), grid.view(1, 1, side)
-    mean_u, mean_v = (w * u).sum((1, 2)), (w * v).sum((1, 2))
-    du, dv = u - mean_u.view(-1, 1, 1), v - mean_v.view(-1, 1, 1)
-    var_u, var_v, cov = (w * du**2).sum((1, 2)), (w * dv**2).sum((1, 2)), (w * du * dv).sum((1, 2))
-    return torch.stack([mean_v, var_v.sqrt(), -cov / var_u], dim=1)
+    return {"n_steps_grid": steps, "n_samples_grid": ks, "elbo": on_cpu(elbo), "elbo_se": on_cpu(elbo_se),
+            "elbo_diff_se": diff_se.to(device="cpu", dtype=torch.float64), "log_px": on_cpu(log_px),
+            "log_px_se": on_cpu(log_px_se), "log_px_step": on_cpu(step_diff), "log_px_step_se": on_cpu(step_diff_se)}

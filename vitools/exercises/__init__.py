@@ -3,19 +3,20 @@
 In a notebook::
 
     from vitools.exercises import exercise
-    ex = exercise("1.1")
+    ex = exercise("log-mean-exp")   # or by the number the book shows: exercise("1.3")
     ex.check(my_answer)   # says what is right or which mistake it looks like
     ex.hint()             # the next hint
     ex.solution()         # the reference solution's code and a short discussion
 
-An :class:`Exercise` knows its reference answer (a function in the chapter's exercise
-module; :meth:`Exercise.solution` shows that function's source, so the code shown is the
-code that is checked), a list of typical mistakes, each a function that makes that mistake
-plus the words to say when an answer matches it, and structural checks (shape, normalised,
-finite) that run before the comparison.
+An :class:`Exercise` knows its key, chapter, title, kind and stars (held once, in its chapter module's
+``register`` call), its reference answer (a function in the chapter's exercise module;
+:meth:`Exercise.solution` shows that function's source, so the code shown is the code that is checked), a
+list of typical mistakes, each a function that makes that mistake plus the words to say when an answer matches
+it, and structural checks (shape, normalised, finite) that run before the comparison. The numbers the book
+shows come from the notebooks' order, through ``numbers.json`` (``python tools/exercise_index.py`` writes it).
 """
 
-from vitools.exercises._core import Exercise, Feedback, Mistake, all_exercises, exercise
+from vitools.exercises._core import KINDS, Exercise, Feedback, Mistake, all_exercises, exercise
 from vitools.exercises import chapter1, chapter2, chapter3, chapter4, chapter5  # noqa: F401  (registers the chapters' exercises)
 
-__all__ = ["Exercise", "Feedback", "Mistake", "exercise", "all_exercises"]
+__all__ = ["Exercise", "Feedback", "Mistake", "KINDS", "exercise", "all_exercises"]

@@ -1,17 +1,30 @@
-"""The exercise machinery: Exercise, Mistake, Feedback and the registry."""
+"""The exercise machinery: Exercise, Mistake, Feedback and the registry.
+
+An exercise is registered under a **key**, a short slug unique in the book (``"log-mean-exp"``), that does not
+change when exercises are added, moved or removed. The number the book shows, "C.N" (the N-th exercise of
+chapter C; sphinx-exercise numbers by position), is derived from the notebooks' order by
+``tools/exercise_index.py`` and written to ``numbers.json`` beside this module, so ``exercise("1.3")`` finds the
+exercise the book calls Exercise 1.3, and ``exercise("log-mean-exp")`` the same one.
+"""
 
 import html
 import inspect
+import json
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from vitools._validate import finite_number, function
 
-_REGISTRY: dict = {}
+_REGISTRY: dict = {}                                   # key -> Exercise
+_NUMBERS = Path(__file__).with_name("numbers.json")     # key -> "C.N", written by tools/exercise_index.py
+KINDS = ("Derivation", "Coding", "Exploration")         # the "**Kind, stars.**" line of a statement
+_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 class _NothingReturned(Exception):
@@ -64,19 +77,19 @@ class _Solution(_Text):
     Two forms of one text. A notebook front end (JupyterLab, Jupyter Notebook, VS Code) shows the HTML
     form, a closed ``<details>`` drop-down, so running every cell never puts an answer on screen. The book
     takes the Markdown form (``nb_mime_priority_overrides`` in ``_config.yml``): a sphinx-exercise
-    ``{solution}`` drop-down for the exercise whose directive carries ``:label: ex-C-N``.
+    ``{solution}`` drop-down for the exercise whose directive carries ``:label: ex-<key>``.
     """
 
-    def __init__(self, markdown: str, label: str, title: str):
+    def __init__(self, markdown: str, exercise: "Exercise"):
         super().__init__(markdown)
-        self.label, self.title = label, title
+        self.label, self.number, self.title = exercise.label, exercise.number or exercise.key, exercise.title
 
     def _repr_markdown_(self) -> str:
-        return f"::::{{solution}} ex-{self.label.replace('.', '-')}\n:class: dropdown\n\n{self.markdown}\n::::\n"
+        return f"::::{{solution}} {self.label}\n:class: dropdown\n\n{self.markdown}\n::::\n"
 
     def _repr_html_(self) -> str:
         return (f"{_SOLUTION_STYLE}<details class=\"vitools-solution\"><summary><span class=\"vitools-show\">Show"
-                f"</span><span class=\"vitools-hide\">Hide</span> the solution to exercise {self.label} "
+                f"</span><span class=\"vitools-hide\">Hide</span> the solution to exercise {self.number} "
                 f"({html.escape(self.title)})<span class=\"vitools-show\">: try it first</span></summary>\n"
                 f"{_markdown_to_html(self.markdown)}</details>")
 
@@ -110,9 +123,12 @@ class Exercise:
 
     Parameters
     ----------
-    label : str
-        The citable number, e.g. ``"1.3"``.
+    key : str
+        A short slug, unique in the book, that names the exercise wherever it is used: ``exercise(key)``,
+        the notebook directive's label ``ex-<key>``. It does not change when exercises move; the number the
+        book shows is :attr:`number`.
     title : str
+        The title, as the book shows it (``tools/exercise_index.py`` writes it into the notebook's directive).
     reference : callable
         The reference solution. With ``probes=None`` it takes no arguments and returns the
         answer (a number or an array). With ``probes`` it *is* the answer, a function, and
@@ -134,13 +150,31 @@ class Exercise:
         serves as the example solution.
     rtol, atol : float
         Tolerances of the comparison (``numpy.allclose``).
+    chapter : int
+        The chapter whose notebook states the exercise.
+    kind : str
+        One of :data:`KINDS`: ``"Derivation"``, ``"Coding"`` or ``"Exploration"``.
+    stars : int
+        1 (short) or 2 (needs a derivation or an experiment); the book shows ★ or ★★.
+
+    The reference's outputs, and each mistake's, are computed once, at the first :meth:`check` that needs
+    them, and kept.
     """
 
-    def __init__(self, label: str, title: str, reference: Callable, *, mistakes: Sequence[Mistake] = (),
-                 checks: Sequence[Callable] = (), hints: Sequence[str] = (), discussion: str = "",
-                 probes: Sequence[tuple] | None = None, accept: Callable | None = None,
+    def __init__(self, key: str, title: str, reference: Callable, *, chapter: int, kind: str, stars: int,
+                 mistakes: Sequence[Mistake] = (), checks: Sequence[Callable] = (), hints: Sequence[str] = (),
+                 discussion: str = "", probes: Sequence[tuple] | None = None, accept: Callable | None = None,
                  rtol: float = 1e-6, atol: float = 1e-8):
-        _check_label(label)
+        _check_key(key, "key")
+        if isinstance(chapter, bool) or not isinstance(chapter, int):
+            raise TypeError(f"chapter must be an int, the chapter's number, got {chapter!r}")
+        if chapter < 1:
+            raise ValueError(f"chapter must be at least 1, got {chapter}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r} (a new kind of "
+                             f"exercise goes into vitools.exercises._core.KINDS first)")
+        if stars not in (1, 2) or isinstance(stars, bool):
+            raise ValueError(f"stars must be 1 (short) or 2 (needs a derivation or an experiment), got {stars!r}")
         for name, text in (("title", title), ("discussion", discussion)):
             if not isinstance(text, str):
                 raise TypeError(f"{name} must be a string, got {type(text).__name__}")
@@ -153,18 +187,29 @@ class Exercise:
         if accept is not None:
             function(accept, "accept", "a function accept(value) -> message or None")
         rtol, atol = finite_number(rtol, "rtol", 0), finite_number(atol, "atol", 0)
-        self.label, self.title = label, title
+        self.key, self.title, self.chapter, self.kind, self.stars = key, title, chapter, kind, stars
         self.reference, self.mistakes, self.checks = reference, tuple(mistakes), tuple(checks)
         self.hints, self.discussion, self.probes, self.accept = tuple(hints), discussion, probes, accept
         self.rtol, self.atol = rtol, atol
         self._hints_shown = 0
+        self._outputs = {}            # self.reference or a Mistake -> its outputs, computed when first needed
+
+    @property
+    def label(self) -> str:
+        """The label of the exercise's directive in the notebook, ``ex-<key>``."""
+        return f"ex-{self.key}"
+
+    @property
+    def number(self) -> str | None:
+        """The number the book shows, ``"C.N"``, from the notebooks' order (None before the exercise is in one)."""
+        return _numbers().get(self.key)
 
     def __repr__(self) -> str:
-        return f"Exercise {self.label}: {self.title}"
+        return f"Exercise {self.number or self.key}: {self.title}"
 
     def expected(self):
         """The reference answer: an array, or for a function answer a tuple of its outputs on the probes."""
-        outputs = self._evaluate(self.reference)
+        outputs = tuple(out.copy() for out in self._outputs_of(self.reference))
         return outputs if self.probes is not None else outputs[0]
 
     def check(self, answer: Any) -> Feedback:
@@ -183,11 +228,11 @@ class Exercise:
         if self.accept is not None:
             message = first_failure or self.accept(value[0])
             return Feedback(message is None, message or "Your answer has the property the exercise asks for.")
-        expected = self._evaluate(self.reference)
+        expected = self._outputs_of(self.reference)
         if self._close(value, expected):
             return Feedback(True, "Your answer matches the reference solution.")
         for mistake in self.mistakes:
-            if self._close(value, self._evaluate(mistake.make)):
+            if self._close(value, self._outputs_of(mistake)):
                 return Feedback(False, mistake.message)
         shapes, expected_shapes = [v.shape for v in value], [e.shape for e in expected]
         if shapes != expected_shapes:
@@ -215,7 +260,13 @@ class Exercise:
     def solution(self) -> _Solution:
         """The discussion and the source code of the reference solution, behind a "show" drop-down."""
         code = textwrap.dedent(inspect.getsource(self.reference))
-        return _Solution(f"{self.discussion}\n\n```python\n{code}```", self.label, self.title)
+        return _Solution(f"{self.discussion}\n\n```python\n{code}```", self)
+
+    def _outputs_of(self, source) -> tuple:
+        """The outputs of the reference or of a Mistake, evaluated once (they depend on nothing but the probes)."""
+        if source not in self._outputs:
+            self._outputs[source] = self._evaluate(source.make if isinstance(source, Mistake) else source)
+        return self._outputs[source]
 
     def _evaluate(self, answer) -> tuple:
         """The answer as a tuple of float arrays: one value, or one output per probe."""
@@ -234,35 +285,49 @@ class Exercise:
 
 
 def register(ex: Exercise) -> Exercise:
-    """Add an exercise to the registry under its label; labels are unique."""
-    if ex.label in _REGISTRY:
-        raise ValueError(f"exercise label {ex.label!r} is used twice")
-    _REGISTRY[ex.label] = ex
+    """Add an exercise to the registry under its key; keys are unique in the book."""
+    if ex.key in _REGISTRY:
+        raise ValueError(f"exercise key {ex.key!r} is used twice: give one of the exercises another key")
+    _REGISTRY[ex.key] = ex
     return ex
 
 
 class UnknownExercise(KeyError, ValueError):
-    """No exercise has the label asked for (a ``KeyError`` for the registry, a ``ValueError`` for the argument)."""
+    """No exercise has the key or number asked for (a ``KeyError`` for the registry, a ``ValueError`` for the argument)."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-def exercise(label: str) -> Exercise:
-    """The exercise with this label, e.g. ``exercise("1.2")``."""
-    if not isinstance(label, str):
-        raise TypeError(f"label must be a string such as \"1.2\" (in quotes), got {label!r} of type "
-                        f"{type(label).__name__}")
-    if label not in _REGISTRY:
-        raise UnknownExercise(f"no exercise {label!r}; the labels are {sorted(_REGISTRY)}")
-    return _REGISTRY[label]
+def exercise(key: str) -> Exercise:
+    """The exercise with this key, e.g. ``exercise("log-mean-exp")``, or this number, e.g. ``exercise("1.3")``."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a string such as \"log-mean-exp\" or a number such as \"1.3\" (in quotes), "
+                        f"got {key!r} of type {type(key).__name__}")
+    by_number = {number: k for k, number in _numbers().items()}
+    ex = _REGISTRY.get(by_number.get(key, key))
+    if ex is None:
+        raise UnknownExercise(f"no exercise {key!r}; give a number the book shows ({', '.join(sorted(by_number, key=_order))})"
+                              f" or a key ({', '.join(sorted(_REGISTRY))})")
+    return ex
 
 
-def _check_label(label):
-    if not isinstance(label, str):
-        raise TypeError(f"label must be a string such as \"1.2\", got {label!r} of type {type(label).__name__}")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+", label):
-        raise ValueError(f"label must look like \"chapter.number\", e.g. \"1.2\", got {label!r}")
+@cache
+def _numbers() -> dict:
+    """key -> "C.N" from numbers.json ({} before tools/exercise_index.py first wrote it)."""
+    return json.loads(_NUMBERS.read_text()) if _NUMBERS.exists() else {}
+
+
+def _order(number: str) -> tuple:
+    return tuple(int(part) for part in number.split("."))
+
+
+def _check_key(key, name: str):
+    if not isinstance(key, str):
+        raise TypeError(f"{name} must be a string such as \"log-mean-exp\", got {key!r} of type {type(key).__name__}")
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"{name} must be a short slug of lowercase words and digits joined by hyphens, such as "
+                         f"\"log-mean-exp\", got {key!r}")
 
 
 def _sequence_of(values, name: str, ok, what: str) -> tuple:
@@ -277,8 +342,9 @@ def _sequence_of(values, name: str, ok, what: str) -> tuple:
 
 
 def all_exercises() -> list:
-    """Every registered exercise, in label order (1.1, 1.2, ..., 1.10, 2.1, ...)."""
-    return sorted(_REGISTRY.values(), key=lambda e: tuple(int(p) for p in e.label.split(".")))
+    """Every registered exercise in the book's order (1.1, 1.2, ..., 1.10, 2.1, ...); one not yet in a notebook
+    comes after its chapter's numbered ones."""
+    return sorted(_REGISTRY.values(), key=lambda e: (e.chapter, _order(e.number)[1] if e.number else float("inf"), e.key))
 
 
 # Structural checks shared by the chapters' exercises.

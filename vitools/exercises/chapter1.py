@@ -9,7 +9,7 @@ from vitools.marginal import condition_on, normalise, sum_out
 # Every reference solution imports what it uses inside its body: solution() prints the function's source, and a
 # student who pastes that source into a fresh notebook cell gets code that runs as it stands.
 
-# ---------------------------------------------------------------- 1.1
+# ---------------------------------------------------------------- posterior-green-eyes
 
 
 def posterior_given_green():
@@ -23,7 +23,8 @@ def posterior_given_green():
 
 _GREEN = 2
 register(Exercise(
-    "1.1", "Which nationality, given green eyes?", posterior_given_green,
+    "posterior-green-eyes", "Which nationality, given green eyes?", posterior_given_green,
+    chapter=1, kind="Coding", stars=1,
     mistakes=[
         Mistake(lambda: eye_colour_table()[0][_GREEN],
                 "This is the row p(x = green, z) of the joint table, not the posterior: "
@@ -51,7 +52,7 @@ register(Exercise(
                 "read correctly."),
 ))
 
-# ---------------------------------------------------------------- 1.2
+# ---------------------------------------------------------------- evidence-linear-gaussian-1d
 
 
 def log_marginal_1d(x, W, b, sigma):
@@ -74,7 +75,8 @@ def _finite_for_every_W(value):
 
 
 register(Exercise(
-    "1.2", "The evidence of a one-dimensional linear-Gaussian model", log_marginal_1d,
+    "evidence-linear-gaussian-1d", "The evidence of a one-dimensional linear-Gaussian model", log_marginal_1d,
+    chapter=1, kind="Derivation", stars=2,
     probes=[(0.3, 2.0, -1.0, 0.5), (1.7, 0.5, 0.2, 1.5), (-2.0, -1.2, 0.7, 0.3), (4.0, 3.0, 1.0, 2.0)],
     mistakes=[
         Mistake(lambda x, W, b, s: _log_normal(x, b, W**2 + s),
@@ -115,7 +117,7 @@ register(Exercise(
                 "N(x; b, W W^T + sigma^2 I), the formula `LinearGaussianLVM.log_marginal` evaluates."),
 ))
 
-# ---------------------------------------------------------------- 1.3
+# ---------------------------------------------------------------- log-mean-exp
 
 
 def log_mean_exp(log_w):
@@ -127,7 +129,8 @@ def log_mean_exp(log_w):
 
 
 register(Exercise(
-    "1.3", "Average weights that live in log space", log_mean_exp,
+    "log-mean-exp", "Average weights that live in log space", log_mean_exp,
+    chapter=1, kind="Coding", stars=2,
     probes=[(np.array([0.0, 1.0, 2.0]),), (np.array([-1000.0, -1001.0, -1002.5]),),
             (np.array([800.0, 799.0, 10.0]),), (np.array([-3.2]),)],
     mistakes=[
@@ -151,7 +154,7 @@ register(Exercise(
                 "sum cannot underflow to 0. `torch.logsumexp(log_w, 0) - log K` does the same."),
 ))
 
-# ---------------------------------------------------------------- 1.4
+# ---------------------------------------------------------------- hidden-pixel-sum-cost
 
 
 def n_terms(n_hidden, n_components):
@@ -159,7 +162,8 @@ def n_terms(n_hidden, n_components):
 
 
 register(Exercise(
-    "1.4", "The cost of summing out hidden pixels", n_terms,
+    "hidden-pixel-sum-cost", "The cost of summing out hidden pixels", n_terms,
+    chapter=1, kind="Derivation", stars=1,
     probes=[(1, 1), (3, 2), (10, 10), (32, 10)],
     mistakes=[
         Mistake(lambda h, c: 2**h, "You counted the hidden configurations but forgot the component: "
@@ -185,7 +189,7 @@ register(Exercise(
                 "to 1."),
 ))
 
-# ---------------------------------------------------------------- 1.5
+# ---------------------------------------------------------------- proposal-width
 
 PROPOSAL_WIDTHS = (0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)   # the slider's widths kappa
 
@@ -194,8 +198,8 @@ def best_proposal_width():
     import torch
     from torch.distributions import MultivariateNormal
 
+    from vitools.bounds import iwae_bound
     from vitools.lvm import LinearGaussianLVM
-    from vitools.marginal import log_marginal_is
 
     widths = (0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)   # the slider's widths kappa
     # the chapter's model and the slider's experiment: 300 estimates with K = 10 at each width
@@ -208,7 +212,7 @@ def best_proposal_width():
         spread = {}
         for width in widths:   # q = N(mu_{z|x}, width^2 Sigma_{z|x}), width = kappa
             q = MultivariateNormal(posterior.mean.expand(300, -1), width**2 * posterior.covariance_matrix)
-            spread[width] = log_marginal_is(model, x.expand(300, -1), q, k=10).std().item()
+            spread[width] = iwae_bound(model, x.expand(300, -1), q, n_samples=10).std().item()
     return min(spread, key=spread.get)
 
 
@@ -219,7 +223,7 @@ _WIDE = ("Wider than the posterior is safe (the weights stay bounded) but wastes
          "small. Look at the spread for every width.")
 
 class _OneOfTheWidths(Exercise):
-    """Exercise 1.5: the answer is a number, one of PROPOSAL_WIDTHS. A string such as "1" is refused (with a
+    """Exercise `proposal-width`: the answer is a number, one of PROPOSAL_WIDTHS. A string such as "1" is refused (with a
     message saying so) rather than converted, so that what counts as an answer is the same everywhere."""
 
     def check(self, answer):
@@ -246,7 +250,8 @@ def _one_of_the_widths(value):
 
 
 register(_OneOfTheWidths(
-    "1.5", "How wide should the proposal be?", best_proposal_width,
+    "proposal-width", "How wide should the proposal be?", best_proposal_width,
+    chapter=1, kind="Exploration", stars=2,
     checks=[_one_of_the_widths],
     mistakes=[Mistake(lambda width=width: width, _NARROW) for width in PROPOSAL_WIDTHS if width < 1]
              + [Mistake(lambda width=width: width, _WIDE) for width in PROPOSAL_WIDTHS if width > 1],

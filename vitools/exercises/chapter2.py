@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from vitools.divergences import fit_gaussian, kl_discrete, two_mode_target
+from vitools.divergences import fit_gaussian, kl_discrete
+from vitools.examples import two_mode_target
 from vitools.exercises._core import Exercise, Mistake, all_finite, register
 
-# ---------------------------------------------------------------- 2.1
+# ---------------------------------------------------------------- kl-two-gaussians
 
 
 def kl_normal(m, s, mu, sd_p):
@@ -15,7 +16,8 @@ def kl_normal(m, s, mu, sd_p):
 
 
 register(Exercise(
-    "2.1", "The KL divergence between two Gaussians", kl_normal,
+    "kl-two-gaussians", "The KL divergence between two Gaussians", kl_normal,
+    chapter=2, kind="Derivation", stars=2,
     probes=[(0.0, 1.0, 0.0, 1.0), (1.0, 0.5, 0.3, 1.7), (-2.0, 2.0, 1.0, 0.8), (0.5, 3.0, 0.5, 1.0)],
     mistakes=[
         Mistake(lambda m, s, mu, sd_p: kl_normal(mu, sd_p, m, s),
@@ -53,16 +55,17 @@ register(Exercise(
                 "squared gap measured in units of p's standard deviation sqrt(Sigma)."),
 ))
 
-# ---------------------------------------------------------------- 2.2
+# ---------------------------------------------------------------- reverse-fit-mean
 
 def reverse_fit_mean():
     # modes at -3.5 and +3.5 (Delta = 7, equal weights); one run of the reverse fit from m = 1, s = 1
     fit = fit_gaussian(two_mode_target(7.0), "reverse", init=(1.0, 1.0))
-    return fit.mean.item()
+    return fit.q.mean.item()
 
 
 register(Exercise(
-    "2.2", "Where does the reverse fit go?", reverse_fit_mean, atol=0.1, rtol=0.0,
+    "reverse-fit-mean", "Where does the reverse fit go?", reverse_fit_mean, atol=0.1, rtol=0.0,
+    chapter=2, kind="Exploration", stars=1,
     mistakes=[
         Mistake(lambda: 3.5,
                 "That is the nearer mode, +3.5, which is where a start at m = 1.5 or beyond would end. From m = 1 "
@@ -78,8 +81,8 @@ register(Exercise(
     ],
     hints=["At the start, q = N(1, 1) covers mostly the valley between the modes. Which lowers KL(q || p) "
            "faster there: moving m, or widening s?",
-           "Run vitools.divergences.fit_gaussian(two_mode_target(7.0), 'reverse', init=(1.0, 1.0)) to check "
-           "your guess."],
+           "Run vitools.divergences.fit_gaussian(vitools.examples.two_mode_target(7.0), 'reverse', init=(1.0, 1.0)) "
+           "to check your guess."],
     discussion=("Started at m = 1 with s = 1, q lies mostly in the valley between the modes at -3.5 and +3.5, "
                 "where log p is very low. Reverse KL, the KL divergence of q from p, KL(q || p), charges q for "
                 "that mass; the fastest relief is to widen q until it reaches both modes, and once it straddles "
@@ -89,7 +92,7 @@ register(Exercise(
                 "several starts and keeps the lowest verified minimum."),
 ))
 
-# ---------------------------------------------------------------- 2.3
+# ---------------------------------------------------------------- kl-two-coins
 
 
 def kl_bernoulli(mu1, mu2):
@@ -97,7 +100,8 @@ def kl_bernoulli(mu1, mu2):
 
 
 register(Exercise(
-    "2.3", "The KL divergence between two coins", kl_bernoulli,
+    "kl-two-coins", "The KL divergence between two coins", kl_bernoulli,
+    chapter=2, kind="Coding", stars=1,
     probes=[(0.3, 0.6), (0.9, 0.5), (0.5, 0.5), (0.05, 0.2)],
     mistakes=[
         Mistake(lambda mu1, mu2: kl_bernoulli(mu2, mu1),
@@ -117,7 +121,7 @@ register(Exercise(
                 "mu1 = 0.5, mu2 = 0.9 the two are 0.511 and 0.368 nats."),
 ))
 
-# ---------------------------------------------------------------- 2.4
+# ---------------------------------------------------------------- kl-not-a-distance
 
 
 def triangle_counterexample():
@@ -143,7 +147,8 @@ def _violates_triangle(value):
 
 
 register(Exercise(
-    "2.4", "KL is not a distance", triangle_counterexample,
+    "kl-not-a-distance", "KL is not a distance", triangle_counterexample,
+    chapter=2, kind="Derivation", stars=2,
     checks=[_three_distributions], accept=_violates_triangle,
     hints=["A distance would satisfy dist(p, r) <= dist(p, q) + dist(q, r) for every q.",
            "Two outcomes are enough. Put p = (0.9, 0.1), r = (0.1, 0.9), and try q in between."],
@@ -153,7 +158,7 @@ register(Exercise(
                 "(KL(p || q) = 0.37 but KL(q || p) = 0.51). It is a divergence, not a metric."),
 ))
 
-# ---------------------------------------------------------------- 2.5
+# ---------------------------------------------------------------- gaussian-entropy-from-variance
 
 
 def entropy_from_variance(variance):
@@ -161,7 +166,8 @@ def entropy_from_variance(variance):
 
 
 register(Exercise(
-    "2.5", "Entropy of a Gaussian from its variance", entropy_from_variance,
+    "gaussian-entropy-from-variance", "Entropy of a Gaussian from its variance", entropy_from_variance,
+    chapter=2, kind="Derivation", stars=1,
     probes=[(1.0,), (0.01,), (4.0,), (1 / (2 * np.pi * np.e),)],
     mistakes=[
         Mistake(lambda variance: 0.5 * np.log(2 * np.pi * np.e * variance**2),

@@ -7,7 +7,7 @@ from vitools.data import eye_colour_table
 from vitools.exercises._core import Exercise, Mistake, all_finite, register, sums_to_one
 from vitools.marginal import normalise
 
-# ---------------------------------------------------------------- 3.1
+# ---------------------------------------------------------------- m-step-weights
 
 
 def m_step_weights(resp):
@@ -18,7 +18,8 @@ def m_step_weights(resp):
 _RESP = (np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.25, 0.25, 0.5], [0.6, 0.3, 0.1]]),)
 
 register(Exercise(
-    "3.1", "The M-step for the mixing weights", m_step_weights,
+    "m-step-weights", "The M-step for the mixing weights", m_step_weights,
+    chapter=3, kind="Derivation", stars=1,
     probes=[_RESP, (np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.25, 0.25]]),)],
     mistakes=[
         Mistake(lambda r: r.sum(axis=0), "These are the effective counts N_c = sum_n r_nc. Divide by N so "
@@ -37,7 +38,7 @@ register(Exercise(
                 "Phi = sum_c N_c = N. Each weight is the share of the data its component is responsible for."),
 ))
 
-# ---------------------------------------------------------------- 3.2
+# ---------------------------------------------------------------- e-step-log-space
 
 
 def responsibilities(log_joint):
@@ -50,7 +51,8 @@ def responsibilities(log_joint):
 _LOG_JOINT = (np.array([[-1.0, -2.0, -0.5], [-800.0, -802.0, -805.0], [-3.0, -3.0, -3.0]]),)
 
 register(Exercise(
-    "3.2", "The E-step in log space", responsibilities,
+    "e-step-log-space", "The E-step in log space", responsibilities,
+    chapter=3, kind="Coding", stars=2,
     probes=[_LOG_JOINT, (np.array([[-800.0, -790.0, -795.0], [0.0, -1.0, -2.0], [-5.0, -5.0, -1.0]]),)],
     mistakes=[
         Mistake(lambda lj: np.exp(lj - lj.max(axis=0)) / np.exp(lj - lj.max(axis=0)).sum(axis=0),
@@ -78,7 +80,7 @@ register(Exercise(
                 "in the ratio) and keeps every exponent <= 0."),
 ))
 
-# ---------------------------------------------------------------- 3.3
+# ---------------------------------------------------------------- elbo-by-hand
 
 
 def elbo_uniform_q_green():
@@ -93,7 +95,8 @@ def _log_evidence_green():
 
 
 register(Exercise(
-    "3.3", "An ELBO you can compute by hand", elbo_uniform_q_green,
+    "elbo-by-hand", "An ELBO you can compute by hand", elbo_uniform_q_green,
+    chapter=3, kind="Coding", stars=1,
     mistakes=[
         Mistake(_log_evidence_green, "That is log p(x = green) itself. The ELBO of a q that is not the "
                                      "posterior lies strictly below it, by KL(q || p(z | x))."),
@@ -115,11 +118,11 @@ register(Exercise(
                 "the uniform q ignores that green eyes are rare among the Dutch and Greeks."),
 ))
 
-# ---------------------------------------------------------------- 3.4
+# ---------------------------------------------------------------- fisher-identity-gradient
 
 
 def mixture_responsibilities(X, weights, means, covariances):
-    """r_nc = p(c | x_n) for a Gaussian mixture (numpy), via exercise 3.2's stable softmax."""
+    """r_nc = p(c | x_n) for a Gaussian mixture (numpy), via exercise `e-step-log-space`'s stable softmax."""
     log_joint = np.stack([np.log(w) + stats.multivariate_normal(m, C).logpdf(X)
                           for w, m, C in zip(weights, means, covariances)], axis=1)
     return responsibilities(log_joint)
@@ -172,7 +175,8 @@ def _divided_by_n_c(X, weights, means, covariances):
 
 
 register(Exercise(
-    "3.4", "The gradient of the log-likelihood through the posterior", grad_means,
+    "fisher-identity-gradient", "The gradient of the log-likelihood through the posterior", grad_means,
+    chapter=3, kind="Derivation", stars=2,
     probes=_probes(), rtol=1e-6,
     mistakes=[
         Mistake(lambda X, w, mu, S: len(X) * grad_means(X, w, mu, S),
@@ -217,7 +221,7 @@ register(Exercise(
                 "grad_theta log p(x, z)."),
 ))
 
-# ---------------------------------------------------------------- 3.5
+# ---------------------------------------------------------------- count-variational-parameters
 
 
 def n_variational_parameters(n_data, z_dim):
@@ -225,7 +229,8 @@ def n_variational_parameters(n_data, z_dim):
 
 
 register(Exercise(
-    "3.5", "Counting variational parameters", n_variational_parameters,
+    "count-variational-parameters", "Counting variational parameters", n_variational_parameters,
+    chapter=3, kind="Derivation", stars=1,
     probes=[(1, 1), (100, 2), (60_000, 32)],
     mistakes=[
         Mistake(lambda n, L: n * L, "You counted the means only; a diagonal Gaussian also has one standard "

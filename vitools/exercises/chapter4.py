@@ -2,9 +2,10 @@
 
 import numpy as np
 
+from vitools import examples
 from vitools.exercises._core import Exercise, Mistake, all_finite, register
 
-# ---------------------------------------------------------------- 4.1
+# ---------------------------------------------------------------- score-variance-linear
 
 
 def score_variance(m, s):
@@ -14,7 +15,8 @@ def score_variance(m, s):
 
 
 register(Exercise(
-    "4.1", "The variance of the score-function estimator for f(z) = z", score_variance,
+    "score-variance-linear", "The variance of the score-function estimator for f(z) = z", score_variance,
+    chapter=4, kind="Derivation", stars=2,
     probes=[(0.0, 1.0), (1.0, 2.0), (-2.5, 0.5), (10.0, 3.0)],
     mistakes=[
         Mistake(lambda m, s: m**2 / s**2 + 3, "That is the second moment E[(f h)^2], with h = (z - m)/s^2 the score. "
@@ -37,7 +39,7 @@ register(Exercise(
                 "estimate is the constant 1, variance 0."),
 ))
 
-# ---------------------------------------------------------------- 4.2
+# ---------------------------------------------------------------- score-two-coins
 
 
 def score_estimates(f_values, z, mu):
@@ -51,7 +53,8 @@ def _binomial_two(z, mu):
 
 
 register(Exercise(
-    "4.2", "A score-function estimator for two coin tosses", score_estimates,
+    "score-two-coins", "A score-function estimator for two coin tosses", score_estimates,
+    chapter=4, kind="Coding", stars=1,
     probes=[(np.array([0.3025, 0.2025, 0.5, 0.1]), np.array([2.0, 0.0, 1.0, 1.0]), 0.6),
             (np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0, 2.0, 0.0]), 0.25)],
     mistakes=[
@@ -79,7 +82,7 @@ register(Exercise(
                 "E[f] = (1 - mu)^2 f(0) + 2 mu (1 - mu) f(1) + mu^2 f(2)."),
 ))
 
-# ---------------------------------------------------------------- 4.3
+# ---------------------------------------------------------------- inverse-cdf-power
 
 
 def inverse_cdf(phi, u):
@@ -88,7 +91,8 @@ def inverse_cdf(phi, u):
 
 
 register(Exercise(
-    "4.3", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
+    "inverse-cdf-power", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
+    chapter=4, kind="Derivation", stars=1,
     probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
     mistakes=[
         Mistake(lambda phi, u: u**phi, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
@@ -108,7 +112,7 @@ register(Exercise(
                 "E[z] = phi/(phi + 1)."),
 ))
 
-# ---------------------------------------------------------------- 4.4
+# ---------------------------------------------------------------- best-constant-baseline
 
 
 def best_constant_baseline():
@@ -118,13 +122,15 @@ def best_constant_baseline():
 
 
 register(Exercise(
-    "4.4", "The best constant baseline", best_constant_baseline, atol=0.25, rtol=0.0,
+    "best-constant-baseline", "The best constant baseline", best_constant_baseline, atol=0.25, rtol=0.0,
+    chapter=4, kind="Exploration", stars=2,
     mistakes=[
         Mistake(lambda: 4.0, "4 = E[f(z)] = E[(1 + eps)^3] is the natural guess, and a good baseline, but not the "
                              "best one: the variance of (f - a) h weighs f by h^2 (h the score), so a* = E[f h^2] / E[h^2]."),
         Mistake(lambda: 0.0, "a = 0 is no baseline at all; the variance is far from its minimum there."),
-        Mistake(lambda: 7.0, "7 is the best baseline for the text's f(z) = (z - 3)^2. Here f(z) = z^3: expand "
-                             "(1 + eps)^3 eps^2 and take its mean."),
+        Mistake(lambda: examples.quadratic_optimal_baseline(1.0, 3.0),   # 3 + (1 - 3)^2 = 7
+                "7 is the best baseline for the text's f(z) = (z - 3)^2. Here f(z) = z^3: expand "
+                "(1 + eps)^3 eps^2 and take its mean."),
         Mistake(lambda: 9.0, "Close: 3 E[eps^4] = 9, but (1 + eps)^3 eps^2 also contains eps^2, whose mean is 1."),
     ],
     hints=["Var[(f - a) h] is a quadratic in a; set its derivative to zero: a* = E[f h^2] / E[h^2], h = z - m = eps.",
@@ -135,7 +141,7 @@ register(Exercise(
                 "estimate from 10^6 samples (estimators.optimal_baseline) has a standard error of about 0.05."),
 ))
 
-# ---------------------------------------------------------------- 4.5
+# ---------------------------------------------------------------- iwae-by-hand
 
 
 def iwae_two_values():
@@ -145,7 +151,8 @@ def iwae_two_values():
 
 
 register(Exercise(
-    "4.5", "An importance-weighted bound by hand", iwae_two_values, atol=5e-4, rtol=0.0,
+    "iwae-by-hand", "An importance-weighted bound by hand", iwae_two_values, atol=5e-4, rtol=0.0,
+    chapter=4, kind="Derivation", stars=1,
     mistakes=[
         Mistake(lambda: float(np.mean(np.log([1, 3]))), "That is L_1 = E[log w], the ELBO. L_2 averages the log "
                                                          "of the mean of two independent weights."),

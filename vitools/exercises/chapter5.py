@@ -4,7 +4,7 @@ import numpy as np
 
 from vitools.exercises._core import Exercise, Mistake, all_finite, register
 
-# ---------------------------------------------------------------- 5.1
+# ---------------------------------------------------------------- kl-non-standard-prior
 
 
 def kl_term(m, s, mu=0.0, Sigma_diag=1.0):
@@ -21,7 +21,8 @@ def _kl_dims(m, s, mu, v):
 
 
 register(Exercise(
-    "5.1", "The KL term with a non-standard prior", kl_term,
+    "kl-non-standard-prior", "The KL term with a non-standard prior", kl_term,
+    chapter=5, kind="Derivation", stars=2,
     probes=[(_M, _S, _MU, _SIG), (_M[:2], _S[:2], np.zeros(2), np.ones(2)), (_S, _M ** 2 + 0.2, _M, _S + 1.0)],
     mistakes=[
         Mistake(lambda m, s, mu, v: 2 * kl_term(m, s, mu, v),
@@ -60,7 +61,7 @@ register(Exercise(
                 "is the chapter's (1/2) sum_i (m_i^2 + s_i^2 - 1 - log s_i^2)."),
 ))
 
-# ---------------------------------------------------------------- 5.2
+# ---------------------------------------------------------------- batch-loss-sum-or-mean
 
 
 def batch_loss(log_px_per_pixel, kl_per_dim):
@@ -73,7 +74,8 @@ _RNG = np.random.default_rng(0)
 _BATCH = (np.log(_RNG.uniform(0.05, 0.95, size=(5, 64))), _RNG.uniform(0.0, 2.0, size=(5, 8)))
 
 register(Exercise(
-    "5.2", "Sum or mean? The VAE loss of a batch", batch_loss,
+    "batch-loss-sum-or-mean", "Sum or mean? The VAE loss of a batch", batch_loss,
+    chapter=5, kind="Coding", stars=2,
     probes=[_BATCH, (_BATCH[0][:3], _BATCH[1][:3])],
     mistakes=[
         Mistake(lambda lp, kl: -(lp.mean(axis=1) - kl.sum(axis=1)).mean(),
@@ -105,7 +107,7 @@ register(Exercise(
                 "model trained that way switches off every latent dimension: it learns to ignore z."),
 ))
 
-# ---------------------------------------------------------------- 5.3
+# ---------------------------------------------------------------- amortisation-parameter-count
 
 
 def count_mlp_parameters(sizes):
@@ -114,7 +116,8 @@ def count_mlp_parameters(sizes):
 
 
 register(Exercise(
-    "5.3", "How many parameters does amortisation cost?", count_mlp_parameters,
+    "amortisation-parameter-count", "How many parameters does amortisation cost?", count_mlp_parameters,
+    chapter=5, kind="Coding", stars=1,
     probes=[([64, 256, 256, 16],), ([2, 3],), ([10, 5, 1],)],
     mistakes=[
         Mistake(lambda sizes: [a * b + b for a, b in zip(sizes[:-1], sizes[1:])],
@@ -139,7 +142,7 @@ register(Exercise(
                 "image, including images the encoder has never seen."),
 ))
 
-# ---------------------------------------------------------------- 5.4
+# ---------------------------------------------------------------- independent-pixels-nll
 
 
 def independent_pixels_nll(p, x):
@@ -151,7 +154,8 @@ _P = np.clip(_RNG.uniform(size=64), 0.02, 0.98)
 _X = (_RNG.uniform(size=(4, 64)) < 0.4).astype(float)
 
 register(Exercise(
-    "5.4", "The independent-pixels baseline", independent_pixels_nll,
+    "independent-pixels-nll", "The independent-pixels baseline", independent_pixels_nll,
+    chapter=5, kind="Coding", stars=1,
     probes=[(_P, _X), (np.full(64, 0.5), _X)],
     mistakes=[
         Mistake(lambda p, x: independent_pixels_nll(p, x) / np.log(2), "Those are bits; the book reports nats "
@@ -170,7 +174,7 @@ register(Exercise(
                 "because it models how pixels vary together."),
 ))
 
-# ---------------------------------------------------------------- 5.5
+# ---------------------------------------------------------------- softplus-reparam-gradient
 
 
 def dz_du(u, eps):
@@ -179,7 +183,8 @@ def dz_du(u, eps):
 
 
 register(Exercise(
-    "5.5", "The reparameterisation gradient through softplus", dz_du,
+    "softplus-reparam-gradient", "The reparameterisation gradient through softplus", dz_du,
+    chapter=5, kind="Derivation", stars=1,
     probes=[(0.0, 1.0), (2.0, -0.5), (-3.0, 2.0), (1.0, 0.3)],
     mistakes=[
         Mistake(lambda u, eps: eps * np.log1p(np.exp(u)), "That is softplus(u) eps, part of z - m itself. "

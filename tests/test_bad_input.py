@@ -65,6 +65,10 @@ def grad_normal(n=1):
     return Normal(torch.zeros(n, requires_grad=True), torch.ones(n))
 
 
+def diag_q(loc=(0.0, 0.0), scale=(1.0, 1.0)):                    # q = N(m, diag(s^2)) over LVM's z, unchecked
+    return Independent(Normal(torch.tensor(loc), torch.tensor(scale), validate_args=False), 1, validate_args=False)
+
+
 def square(z):
     return (z**2).sum(-1)
 
@@ -725,19 +729,29 @@ CASES = [
     case("estimators.reparam_grad", "n_samples-negative", lambda: estimators.reparam_grad(square, grad_normal(), n_samples=-2),
          ValueError, "n_samples must be"),
     case("estimators.elbo_gradients", "model-not-a-model",
-         lambda: estimators.elbo_gradients("model", X[0], torch.zeros(2), torch.zeros(2), n_samples=3), TypeError,
+         lambda: estimators.elbo_gradients("model", X[0], diag_q(), n_samples=3), TypeError,
          "model must have a `prior`"),
     case("estimators.elbo_gradients", "x-two-rows",
-         lambda: estimators.elbo_gradients(LVM, X[:2], torch.zeros(2), torch.zeros(2), n_samples=3), ValueError,
+         lambda: estimators.elbo_gradients(LVM, X[:2], diag_q(), n_samples=3), ValueError,
          r"x must be one observation, a tensor of shape \(D,\) or \(1, D\)"),
-    case("estimators.elbo_gradients", "loc-wrong-shape",
-         lambda: estimators.elbo_gradients(LVM, X[0], torch.zeros(3), torch.zeros(2), n_samples=3), ValueError,
-         r"loc must have shape \(2,\)"),
-    case("estimators.elbo_gradients", "log_scale-nan",
-         lambda: estimators.elbo_gradients(LVM, X[0], torch.zeros(2), torch.tensor([NAN, 0.0]), n_samples=3), ValueError,
-         "log_scale"),
+    case("estimators.elbo_gradients", "q-plain-normal",
+         lambda: estimators.elbo_gradients(LVM, X[0], Normal(torch.zeros(2), torch.ones(2)), n_samples=3), TypeError,
+         r"q must be a diagonal Gaussian over z, a torch.distributions.Independent\(Normal\(m, s\), 1\).*"
+         r"wrap it: Independent\(q, 1\)"),
+    case("estimators.elbo_gradients", "q-multivariate-normal",
+         lambda: estimators.elbo_gradients(LVM, X[0], MultivariateNormal(torch.zeros(2), torch.eye(2)), n_samples=3),
+         TypeError, r"q must be a diagonal Gaussian over z.*Got a MultivariateNormal"),
+    case("estimators.elbo_gradients", "q-wrong-event-shape",
+         lambda: estimators.elbo_gradients(LVM, X[0], diag_q((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), n_samples=3), ValueError,
+         r"q must be a diagonal Gaussian over z for one observation: batch shape \(\) and event shape \(2,\)"),
+    case("estimators.elbo_gradients", "q-batch-shape",
+         lambda: estimators.elbo_gradients(LVM, X[0], diag_q([[0.0, 0.0]] * 2, [[1.0, 1.0]] * 2), n_samples=3),
+         ValueError, r"batch shape \(\) and event shape \(2,\).*got batch shape \(2,\)"),
+    case("estimators.elbo_gradients", "q-loc-nan",
+         lambda: estimators.elbo_gradients(LVM, X[0], diag_q((NAN, 0.0)), n_samples=3), ValueError,
+         "q's mean and standard deviation must be finite"),
     case("estimators.elbo_gradients", "n_samples-zero",
-         lambda: estimators.elbo_gradients(LVM, X[0], torch.zeros(2), torch.zeros(2), n_samples=0), ValueError,
+         lambda: estimators.elbo_gradients(LVM, X[0], diag_q(), n_samples=0), ValueError,
          "n_samples must be an integer >= 1"),
     case("examples.elbo_gradient_variances", "precision-zero",
          lambda: examples.elbo_gradient_variances(0.5, posterior_precision=0.0, width=1.0), ValueError, "posterior_precision"),
@@ -746,19 +760,25 @@ CASES = [
     case("examples.elbo_gradient_variances", "loc-nan",
          lambda: examples.elbo_gradient_variances(NAN, posterior_precision=4.0, width=1.0), ValueError, "posterior_loc"),
     case("estimators.iwae_gradients", "model-not-linear-gaussian",
-         lambda: estimators.iwae_gradients(object(), X[0], torch.zeros(2), torch.ones(2), n_samples=4, n_repeats=3), TypeError,
+         lambda: estimators.iwae_gradients(object(), X[0], diag_q(), n_samples=4, n_repeats=3), TypeError,
          "model must be a vitools.lvm.LinearGaussianLVM"),
-    case("estimators.iwae_gradients", "scale-zero",
-         lambda: estimators.iwae_gradients(LVM, X[0], torch.zeros(2), torch.zeros(2), n_samples=4, n_repeats=3), ValueError,
-         "scale must be positive"),
+    case("estimators.iwae_gradients", "q-scale-zero",
+         lambda: estimators.iwae_gradients(LVM, X[0], diag_q(scale=(0.0, 0.0)), n_samples=4, n_repeats=3), ValueError,
+         "q's standard deviation s must be positive"),
+    case("estimators.iwae_gradients", "q-a-tensor",
+         lambda: estimators.iwae_gradients(LVM, X[0], torch.zeros(2), n_samples=4, n_repeats=3), TypeError,
+         r"q must be a diagonal Gaussian over z.*build it as Independent\(Normal\(m, s\), 1\).*Got Tensor"),
+    case("estimators.iwae_gradients", "q-plain-normal",
+         lambda: estimators.iwae_gradients(LVM, X[0], Normal(torch.zeros(2), torch.ones(2)), n_samples=4, n_repeats=3),
+         TypeError, r"q must be a diagonal Gaussian over z, a torch.distributions.Independent\(Normal\(m, s\), 1\)"),
     case("estimators.iwae_gradients", "x-wrong-dimension",
-         lambda: estimators.iwae_gradients(LVM, torch.zeros(4), torch.zeros(2), torch.ones(2), n_samples=4, n_repeats=3), ValueError,
+         lambda: estimators.iwae_gradients(LVM, torch.zeros(4), diag_q(), n_samples=4, n_repeats=3), ValueError,
          "x must have last dimension D = 3"),
     case("estimators.iwae_gradients", "n_repeats-zero",
-         lambda: estimators.iwae_gradients(LVM, X[0], torch.zeros(2), torch.ones(2), n_samples=4, n_repeats=0), ValueError,
+         lambda: estimators.iwae_gradients(LVM, X[0], diag_q(), n_samples=4, n_repeats=0), ValueError,
          "n_repeats must be an integer >= 1"),
     case("estimators.iwae_gradients", "n_samples-float",
-         lambda: estimators.iwae_gradients(LVM, X[0], torch.zeros(2), torch.ones(2), n_samples=4.0, n_repeats=3), TypeError,
+         lambda: estimators.iwae_gradients(LVM, X[0], diag_q(), n_samples=4.0, n_repeats=3), TypeError,
          "n_samples must be an integer"),
 
     # ------------------------------------------------------------ vae: constructors

@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Exponential, Normal, RelaxedBernoulli
+from torch.distributions import Bernoulli, Exponential, Independent, Normal, RelaxedBernoulli
 
 from vitools.estimators import optimal_baseline, reparam_grad, score_function_grad
 
@@ -101,6 +101,11 @@ def _one_latent_model():
     return model, x, post.mean[0], post.covariance_matrix[0].diagonal().sqrt()
 
 
+def _diagonal_q(loc, scale):
+    """q = N(m, diag(s^2)) as the estimators take it: Independent(Normal(m, s), 1), batch shape (), event shape (L,)."""
+    return Independent(Normal(loc, scale), 1)
+
+
 def _exact_elbo_gradient(model, x, loc, log_scale):
     """Autograd of the closed-form ELBO (model.elbo_terms): independent of the Monte Carlo estimators."""
     from torch.distributions import MultivariateNormal
@@ -121,7 +126,7 @@ def test_elbo_gradients_are_unbiased_with_the_derived_variances(width):
     log_scale = torch.log(width * post_sd)
     n = 40_000
     torch.manual_seed(12)
-    grads = elbo_gradients(model, x, post_mean, log_scale, n_samples=n)
+    grads = elbo_gradients(model, x, _diagonal_q(post_mean, log_scale.exp()), n_samples=n)
     exact = _exact_elbo_gradient(model, x, post_mean, log_scale)
     derived = elbo_gradient_variances(post_mean.item(), posterior_precision=precision, width=width)
     for name, by_parameter in grads.items():
@@ -138,7 +143,7 @@ def test_path_derivative_has_zero_variance_at_the_posterior_and_the_full_one_doe
 
     model, x, post_mean, post_sd = _one_latent_model()
     torch.manual_seed(13)
-    grads = elbo_gradients(model, x, post_mean, torch.log(post_sd), n_samples=20_000)
+    grads = elbo_gradients(model, x, _diagonal_q(post_mean, post_sd), n_samples=20_000)
     assert all(g.abs().max().item() < 1e-10 for g in grads["path_derivative"].values())
     g_m = grads["full"]["loc"][:, 0]
     assert abs(g_m.var().item() * post_sd.item() ** 2 - 1) < 0.05        # Var = posterior precision
@@ -153,7 +158,7 @@ def test_elbo_gradients_with_a_two_dimensional_latent_are_unbiased():
     torch.manual_seed(14)
     x, _ = model.sample(1)
     loc, log_scale = torch.tensor([0.3, -0.2], dtype=torch.float64), torch.tensor([-1.0, -0.5], dtype=torch.float64)
-    grads = elbo_gradients(model, x, loc, log_scale, n_samples=40_000)
+    grads = elbo_gradients(model, x, _diagonal_q(loc, log_scale.exp()), n_samples=40_000)
     exact = _exact_elbo_gradient(model, x, loc, log_scale)
     for name, by_parameter in grads.items():
         for parameter, g in by_parameter.items():
@@ -186,7 +191,7 @@ def test_iwae_gradients_with_one_sample_are_the_elbo_gradients():
     m = loc.clone().requires_grad_()
     elbo_value = model_b.elbo_terms(x, MultivariateNormal(m, scale_tril=torch.diag_embed(scale)))["elbo"].sum()
     exact_m, exact_b = torch.autograd.grad(elbo_value, [m, b])
-    g = iwae_gradients(base, x, loc, scale, n_samples=1, n_repeats=40_000)
+    g = iwae_gradients(base, x, _diagonal_q(loc, scale), n_samples=1, n_repeats=40_000)
     for estimate, exact in [(g["loc"], exact_m), (g["b"], exact_b)]:
         assert torch.all((estimate.mean(0) - exact).abs() < 4 * estimate.std(0) / math.sqrt(40_000))
 
@@ -200,10 +205,10 @@ def test_iwae_b_gradient_tends_to_the_gradient_of_log_p_x():
     exact_b = torch.autograd.grad(model_b.log_marginal(x).sum(), b)[0]      # Fisher: grad_b log p(x)
     post = base.posterior(x)
     sd = post.covariance_matrix[0].diagonal().sqrt()
-    g = iwae_gradients(base, x, post.mean[0] + sd, sd, n_samples=256, n_repeats=2000)["b"]
+    g = iwae_gradients(base, x, _diagonal_q(post.mean[0] + sd, sd), n_samples=256, n_repeats=2000)["b"]
     # self-normalised IS: bias O(1/K); allow 4 s.e. plus 0.01
     assert torch.all((g.mean(0) - exact_b).abs() < 4 * g.std(0) / math.sqrt(2000) + 0.01)
-    g_q = iwae_gradients(base, x, post.mean[0], sd, n_samples=64, n_repeats=200)["loc"]           # q = posterior: the m-gradient has mean 0
+    g_q = iwae_gradients(base, x, _diagonal_q(post.mean[0], sd), n_samples=64, n_repeats=200)["loc"]           # q = posterior: the m-gradient has mean 0
     assert abs(g_q.mean().item()) < 4 * g_q.std().item() / math.sqrt(200)
 
 

@@ -146,3 +146,14 @@ def test_q_must_be_a_categorical_over_the_components(model_and_x):
         model.decoder(torch.zeros(40))
     with pytest.raises(ValueError, match=r"c must have shape \(\.\.\., N\)"):
         model.log_joint(x, torch.zeros(39, dtype=torch.long))
+
+
+def test_sample_draws_from_the_global_rng_unless_given_a_seed(model_and_x):
+    model, _ = model_and_x
+    torch.manual_seed(0)
+    first, second = model.sample(30)[0], model.sample(30)[0]
+    torch.manual_seed(0)
+    assert torch.equal(model.sample(30)[0], first) and not torch.equal(first, second)   # seeded globally
+    state = torch.get_rng_state()
+    assert torch.equal(model.sample(30, seed=4)[0], model.sample(30, seed=4)[0])       # a private generator ...
+    assert torch.equal(torch.get_rng_state(), state)                                    # ... leaves the global RNG alone

@@ -17,7 +17,8 @@ to that row is that sample's term.
 For the ELBO of a latent variable model, ``elbo_gradients`` gives three per-sample estimators of
 grad_phi ELBO(q_phi), q_phi = N(m, diag(s^2)), phi = (m, log s) (fully sampled, closed-form KL,
 path derivative), and ``iwae_gradients`` the reparameterised gradients of the importance-weighted
-bound L_K with respect to q's mean and the model's offset b. The exact variances that chapter 4 compares
+bound L_K with respect to q's mean and the model's offset b. Both take q, like every function of the
+book, as a distribution: ``Independent(Normal(m, s), 1)``, batch shape (), event shape (L,). The exact variances that chapter 4 compares
 these with (its test functions, baselines, and the three ELBO estimators for a scalar latent) are in
 :mod:`vitools.examples`.
 """
@@ -167,15 +168,32 @@ def _one_observation(x, model) -> torch.Tensor:
     return x.to(dtype=model.prior.mean.dtype, device=model.prior.mean.device)
 
 
-def _q_parameter(value, name: str, model, positive: bool = False) -> torch.Tensor:
-    """A parameter vector of q: a float tensor of shape (L,) on the model's dtype and device."""
-    value = float_tensor(value, name).to(dtype=model.prior.mean.dtype, device=model.prior.mean.device)
-    if value.shape != model.prior.event_shape:
-        raise ValueError(f"{name} must have shape {tuple(model.prior.event_shape)}, one entry per latent "
-                         f"coordinate; got shape {tuple(value.shape)}")
-    if positive and not torch.all(value > 0):
-        raise ValueError(f"{name} must be positive (it is q's standard deviation); got {value.tolist()}")
-    return value.detach()
+def _diagonal_gaussian_q(q, model, name: str = "q"):
+    """m and s of ``q`` = Independent(Normal(m, s), 1) over z, as (L,) tensors on the model's dtype and device (detached)."""
+    shape = tuple(model.prior.event_shape)
+    build = f"build it as Independent(Normal(m, s), 1) with m and s tensors of shape {shape}"
+    if not (isinstance(q, Independent) and isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1):
+        if isinstance(q, Normal):
+            got = f"a Normal with batch shape {tuple(q.batch_shape)}" + (" (wrap it: Independent(q, 1))" if
+                                                                       len(q.batch_shape) == 1 else "")
+        elif isinstance(q, Distribution):
+            got = f"a {type(q).__name__}"
+        else:
+            got = f"{type(q).__name__}"
+        raise TypeError(f"{name} must be a diagonal Gaussian over z, a torch.distributions.Independent(Normal(m, s), 1); "
+                        f"{build}. Got {got}")
+    if q.batch_shape != torch.Size() or tuple(q.event_shape) != shape:
+        raise ValueError(f"{name} must be a diagonal Gaussian over z for one observation: batch shape () and event "
+                         f"shape {shape}, one entry per latent coordinate; got batch shape {tuple(q.batch_shape)} and "
+                         f"event shape {tuple(q.event_shape)}: {build}")
+    like = model.prior.mean
+    loc = q.base_dist.loc.detach().to(dtype=like.dtype, device=like.device)
+    scale = q.base_dist.scale.detach().to(dtype=like.dtype, device=like.device)
+    if not (torch.all(torch.isfinite(loc)) and torch.all(torch.isfinite(scale))):
+        raise ValueError(f"{name}'s mean and standard deviation must be finite; got m = {loc.tolist()}, s = {scale.tolist()}")
+    if not torch.all(scale > 0):
+        raise ValueError(f"{name}'s standard deviation s must be positive; got s = {scale.tolist()}")
+    return loc, scale
 
 
 def _log_normal(z, m, log_s):
@@ -183,7 +201,7 @@ def _log_normal(z, m, log_s):
     return (-0.5 * ((z - m) / log_s.exp()) ** 2 - log_s - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def elbo_gradients(model, x, loc, log_scale, *, n_samples: int) -> dict:
+def elbo_gradients(model, x, q, *, n_samples: int) -> dict:
     """Per-sample estimates of grad_phi ELBO(q_phi), three ways on the same noise.
 
     q_phi = N(m, diag(s^2)) with phi = (m, log s), reparameterised as z_j = m + s * eps_j,
@@ -205,21 +223,25 @@ def elbo_gradients(model, x, loc, log_scale, *, n_samples: int) -> dict:
         :class:`vitools.lvm.LinearGaussianLVM`.
     x : tensor, shape (D,) or (1, D)
         One observation.
-    loc, log_scale : tensors, shape (L,)
-        m and log s.
+    q : torch.distributions.Independent(Normal(m, s), 1)
+        q_phi = N(m, diag(s^2)) over z for this one observation: batch shape (), event shape (L,). Its
+        parameters need not require grad: the gradients are taken at its m and s, with respect to
+        phi = (m, log s).
     n_samples : int
         S.
 
     Returns
     -------
     dict estimator name -> {"loc": tensor (S, L), "log_scale": tensor (S, L)}
-        Row j is the estimate from sample j; the mean over rows is the S-sample estimate.
+        The gradients with respect to m (``"loc"``) and log s (``"log_scale"``). Row j is the estimate from
+        sample j; the mean over rows is the S-sample estimate.
     """
     _check_model(model)
     if not callable(getattr(model, "decoder", None)):
         raise TypeError("model must have a `decoder(z)` method returning p(x | z), for the closed-form-KL estimator")
     x = _one_observation(x, model)
-    loc, log_scale = _q_parameter(loc, "loc", model), _q_parameter(log_scale, "log_scale", model)
+    loc, scale = _diagonal_gaussian_q(q, model)
+    log_scale = scale.log()
     n = positive_int(n_samples, "n_samples")
     eps = torch.randn((n,) + tuple(loc.shape), dtype=loc.dtype, device=loc.device)
     out = {}
@@ -245,7 +267,7 @@ def elbo_gradients(model, x, loc, log_scale, *, n_samples: int) -> dict:
     return out
 
 
-def iwae_gradients(model, x, loc, scale, *, n_samples: int, n_repeats: int) -> dict:
+def iwae_gradients(model, x, q, *, n_samples: int, n_repeats: int) -> dict:
     """Reparameterised gradients of one K-sample estimate of L_K, with respect to q's mean m and the offset b.
 
     For the linear-Gaussian model p(z) = N(0, I), p_theta(x | z) = N(W z + b, sigma^2 I) and
@@ -262,8 +284,9 @@ def iwae_gradients(model, x, loc, scale, *, n_samples: int, n_repeats: int) -> d
     ----------
     model : vitools.lvm.LinearGaussianLVM
     x : tensor, shape (D,) or (1, D)
-    loc, scale : tensors, shape (L,)
-        m and s (s > 0).
+    q : torch.distributions.Independent(Normal(m, s), 1)
+        q = N(m, diag(s^2)) over z for this one observation: batch shape (), event shape (L,). Its
+        parameters need not require grad: the gradient is taken at its m, with s held fixed.
     n_samples : int
         K.
     n_repeats : int
@@ -271,7 +294,8 @@ def iwae_gradients(model, x, loc, scale, *, n_samples: int, n_repeats: int) -> d
 
     Returns
     -------
-    dict: {"loc": tensor (R, L), "b": tensor (R, D)}, one row per repeat.
+    dict: {"loc": tensor (R, L), "b": tensor (R, D)}, the gradients with respect to q's mean m and the
+    model's offset b, one row per repeat.
     """
     from vitools.lvm import LinearGaussianLVM
     if not isinstance(model, LinearGaussianLVM):
@@ -280,7 +304,7 @@ def iwae_gradients(model, x, loc, scale, *, n_samples: int, n_repeats: int) -> d
     x = _one_observation(x, model)
     if x.shape[1] != model.x_dim:
         raise ValueError(f"x must have last dimension D = {model.x_dim}, got shape {tuple(x.shape)}")
-    loc, scale = _q_parameter(loc, "loc", model), _q_parameter(scale, "scale", model, positive=True)
+    loc, scale = _diagonal_gaussian_q(q, model)
     k, r = positive_int(n_samples, "n_samples"), positive_int(n_repeats, "n_repeats")
     m = loc.expand(r, -1).clone().requires_grad_()
     b = model.b.detach().expand(r, -1).clone().requires_grad_()

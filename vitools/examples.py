@@ -240,8 +240,8 @@ def independent_pixels_log_marginal(x_train, x_test) -> torch.Tensor:
 
     with count_d the number of the N training images whose pixel d is on: each pixel's training frequency,
     smoothed by one pseudo-count each way (so no p_d is 0 or 1 and every log p(x) is finite). Its negative
-    mean is the "independent pixels" row of chapter 5's table of nats per image (exercise 5.4 derives the
-    formula).
+    mean is the "independent pixels" row of chapter 5's table of nats per image (exercise
+    ``independent-pixels-nll`` derives the formula).
 
     Parameters
     ----------

@@ -124,15 +124,16 @@ class Mixture(ABC):
         """ELBO(x_n; q_n) per row, shape (N,): ``elbo_terms(x, q)["elbo"]``."""
         return self.elbo_terms(x, q)["elbo"]
 
-    def sample(self, n: int, *, seed: int = 0):
+    def sample(self, n: int, *, seed: int | None = None):
         """Ancestral sampling: c ~ Categorical(pi), then x ~ p(x | c).
 
-        Returns ``(x, c)``: shapes (n, D) and (n,) (int64), drawn with a ``torch.Generator`` seeded by
-        ``seed`` on the parameters' device (the global RNG is untouched).
+        Returns ``(x, c)``: shapes (n, D) and (n,) (int64). Drawn from torch's global RNG, as every ``sample`` in
+        vitools (seed it with :func:`vitools.device.seed_everything`), or, with ``seed``, from a private
+        ``torch.Generator`` on the parameters' device seeded by it (the global RNG is then untouched).
         """
-        n, seed = positive_int(n, "n"), integer(seed, "seed")
+        n = positive_int(n, "n")
         weights = self._mixing_weights()
-        gen = torch.Generator(device=weights.device).manual_seed(seed)
+        gen = None if seed is None else torch.Generator(device=weights.device).manual_seed(integer(seed, "seed"))
         c = torch.multinomial(weights, n, replacement=True, generator=gen)
         return self._draw_given(c, gen), c
 

@@ -1052,6 +1052,8 @@ CASES = [
     case("exercises.exercise", "key-float", lambda: exercise(1.1), TypeError, "key must be a string"),
     case("exercises.exercise", "key-none", lambda: exercise(None), TypeError, "key must be a string"),
     case("exercises.Exercise", "key-float", lambda: exercise_with(key=1.1), TypeError, "key must be a string"),
+    case("exercises.Exercise", "key-label-prefix", lambda: exercise_with(key="ex-log-mean-exp"), ValueError,
+         "key must not start with \"ex-\""),
     case("exercises.Exercise", "key-format", lambda: exercise_with(key="Exercise 4.1"), ValueError,
          "key must be a short slug"),
     case("exercises.Exercise", "chapter-string", lambda: exercise_with(chapter="4"), TypeError,

@@ -206,13 +206,13 @@ def new(chapter: int, key: str, title: str, kind: str, stars: int, function: str
     """Scaffold an exercise: a register stub in chapterN.py, its cells at the end of the chapter's exercises."""
     from vitools.exercises import Exercise
 
-    function = function or key.replace("-", "_")
-    if not function.isidentifier():
-        raise SystemExit(f"--function must be a Python name for the reference solution, got {function!r}")
     try:
         Exercise(key, title, lambda: None, chapter=chapter, kind=kind, stars=stars)     # the checks register makes
     except (TypeError, ValueError) as err:
         raise SystemExit(f"--{err}") from None
+    function = function or key.replace("-", "_")
+    if not function.isidentifier():
+        raise SystemExit(f"--function must be a Python name for the reference solution, got {function!r}")
     if key in _registry():
         raise SystemExit(f"--key {key!r} is taken: choose another key")
     notebooks = {number: path for number, _, _, path in chapters()}

@@ -218,6 +218,9 @@ class Exercise:
             return Feedback(False, "There is no answer yet: replace the `...` with yours and run the cell again.")
         if self.probes is not None and not callable(answer):
             return Feedback(False, f"This exercise asks for a function; you passed a {type(answer).__name__}.")
+        if isinstance(answer, (str, bytes)):
+            return Feedback(False, f"Your answer is the string {answer!r}; give the value itself, a number or an "
+                                   f"array (without quotes).")
         try:
             value = self._evaluate(answer)
         except _NothingReturned:
@@ -328,6 +331,9 @@ def _check_key(key, name: str):
     if not _KEY.fullmatch(key):
         raise ValueError(f"{name} must be a short slug of lowercase words and digits joined by hyphens, such as "
                          f"\"log-mean-exp\", got {key!r}")
+    if key.startswith("ex-"):
+        raise ValueError(f"{name} must not start with \"ex-\": the book's label adds that prefix (ex-{key[3:]}); "
+                         f"pass {key[3:]!r}")
 
 
 def _sequence_of(values, name: str, ok, what: str) -> tuple:

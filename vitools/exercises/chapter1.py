@@ -223,14 +223,11 @@ _WIDE = ("Wider than the posterior is safe (the weights stay bounded) but wastes
          "small. Look at the spread for every width.")
 
 class _OneOfTheWidths(Exercise):
-    """Exercise `proposal-width`: the answer is a number, one of PROPOSAL_WIDTHS. A string such as "1" is refused (with a
-    message saying so) rather than converted, so that what counts as an answer is the same everywhere."""
+    """Exercise `proposal-width`: the answer is a number, one of PROPOSAL_WIDTHS (a string such as "1" is refused by
+    Exercise.check, as in every exercise)."""
 
     def check(self, answer):
-        if isinstance(answer, (str, bytes)):
-            return Feedback(False, f"Your answer is the string {answer!r}; give the width as a number, without "
-                                   f"quotes (for example 2.0, not \"2.0\").")
-        if callable(answer) or answer is None or answer is Ellipsis:
+        if callable(answer) or answer is None or answer is Ellipsis or isinstance(answer, (str, bytes)):
             return super().check(answer)
         try:
             one_number = not isinstance(answer, bool) and np.asarray(answer, dtype=float).shape == ()

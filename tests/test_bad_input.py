@@ -940,7 +940,7 @@ CASES = [
          "images has a row without ink"),
     case("examples.digit_style", "images-string", lambda: examples.digit_style("digits"), TypeError, "images must be"),
     case("examples.independent_pixels_log_marginal", "x_train-not-binary",
-         lambda: examples.independent_pixels_log_marginal(XB * 0.5, XB), ValueError, "x_train must hold binary pixels"),
+         lambda: examples.independent_pixels_log_marginal(XB * 0.5, XB), ValueError, "x_train must be binary"),
     case("examples.independent_pixels_log_marginal", "x_test-wrong-D",
          lambda: examples.independent_pixels_log_marginal(XB, XB[:, :3]), ValueError,
          r"x_test must have shape \(M, 4\)"),

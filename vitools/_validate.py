@@ -140,3 +140,12 @@ def float_tensor(value, name: str, ndim: int | None = None) -> torch.Tensor:
     if not torch.all(torch.isfinite(tensor)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return tensor
+
+
+def binary_tensor(value, name: str) -> torch.Tensor:
+    """``value`` as a 2-D floating tensor after checking every entry is exactly 0 or 1."""
+    x = float_tensor(value, name, ndim=2)
+    if not torch.all((x == 0) | (x == 1)):
+        raise ValueError(f"{name} must be binary: every entry exactly 0 or 1 (threshold grey values first, "
+                         f"e.g. vitools.data.load_digits(binarize=True))")
+    return x

@@ -14,7 +14,7 @@ the posterior and the log-marginal here also take the mask of observed pixels.
 import torch
 from torch.distributions import Bernoulli, Categorical, Independent
 
-from vitools._validate import finite_number, float_tensor, integer, positive_int, tolerance
+from vitools._validate import binary_tensor, finite_number, integer, positive_int, tolerance
 from vitools.mixtures import Mixture
 
 _MAX_HIDDEN = 20  # log_marginal_enumerate refuses more hidden pixels than this
@@ -74,7 +74,7 @@ class BernoulliMixture(Mixture):
         less than ``tol``, or after ``max_iter`` iterations.
         """
         max_iter, tol, seed = positive_int(max_iter, "max_iter"), tolerance(tol, "tol"), integer(seed, "seed")
-        x = _as_binary(x).to(torch.float64)
+        x = binary_tensor(x, "x").to(torch.float64)
         if x.shape[0] < self.n_components:
             raise ValueError(f"x has {x.shape[0]} rows but the model has {self.n_components} components; "
                              f"pass at least n_components rows")
@@ -203,7 +203,7 @@ class BernoulliMixture(Mixture):
 
     def _as_x(self, x) -> torch.Tensor:
         self._check_fitted()
-        x = _as_binary(x).to(dtype=self.means_.dtype, device=self.means_.device)
+        x = binary_tensor(x, "x").to(dtype=self.means_.dtype, device=self.means_.device)
         if x.shape[1] != self.means_.shape[1]:
             raise ValueError(f"x has {x.shape[1]} columns but the model has D = {self.means_.shape[1]} pixels; "
                              f"pass rows of the same length as the training data")
@@ -226,13 +226,6 @@ class BernoulliMixture(Mixture):
         return mask
 
 
-def _as_binary(x) -> torch.Tensor:
-    """``x`` as a 2-D floating tensor after checking every entry is exactly 0 or 1."""
-    x = float_tensor(x, "x", ndim=2)
-    if not torch.all((x == 0) | (x == 1)):
-        raise ValueError("x must be binary: every entry exactly 0 or 1 (threshold grey values first, "
-                         "e.g. vitools.data.load_digits(binarize=True))")
-    return x
 
 
 def _log_lik(on, off, means):

@@ -84,6 +84,12 @@ def _log_joint(model, x, z, y):
     return model.log_joint(x, z) if y is None else model.log_joint(x, z, y=y)
 
 
+def _log_weights(model, x, q, n_samples, y):
+    """log p(x, z_k) - log q(z_k) for n_samples draws z_k ~ q per row of ``x`` (checked already), shape (K, N)."""
+    z = _draw(q, n_samples, x.shape[0])
+    return _log_joint(model, x, z, y) - q.log_prob(z)
+
+
 def log_importance_weights(model, x, q: Distribution, *, n_samples: int, y=None) -> torch.Tensor:
     """Draw z_k ~ q, k = 1..K, and return the log-weights log w_k = log p(x, z_k) - log q(z_k).
 
@@ -106,8 +112,7 @@ def log_importance_weights(model, x, q: Distribution, *, n_samples: int, y=None)
     """
     x = _as_x(model, x)
     _check_q(model, x, q)
-    z = _draw(q, positive_int(n_samples, "n_samples"), x.shape[0])
-    return _log_joint(model, x, z, y) - q.log_prob(z)
+    return _log_weights(model, x, q, positive_int(n_samples, "n_samples"), y)
 
 
 def iwae_bound(model, x, q: Distribution, *, n_samples: int, y=None, chunk: int | None = None) -> torch.Tensor:
@@ -140,10 +145,7 @@ def iwae_bound(model, x, q: Distribution, *, n_samples: int, y=None, chunk: int 
     n_samples = positive_int(n_samples, "n_samples")
     chunk = max(1, _ROWS_PER_PASS // x.shape[0]) if chunk is None else positive_int(chunk, "chunk")
     sizes = [chunk] * (n_samples // chunk) + ([n_samples % chunk] if n_samples % chunk else [])
-    partial = []
-    for size in sizes:
-        z = _draw(q, size, x.shape[0])
-        partial.append(torch.logsumexp(_log_joint(model, x, z, y) - q.log_prob(z), dim=0))
+    partial = [torch.logsumexp(_log_weights(model, x, q, size, y), dim=0) for size in sizes]
     return torch.logsumexp(torch.stack(partial), dim=0) - math.log(n_samples)
 
 
@@ -157,8 +159,7 @@ def elbo_monte_carlo(model, x, q: Distribution, *, n_samples: int = 1, y=None) -
     if not q.has_rsample:
         raise TypeError("q must have rsample (e.g. Normal, MultivariateNormal) so that the estimate is "
                         "differentiable in q's parameters")
-    z = _draw(q, positive_int(n_samples, "n_samples"), x.shape[0])
-    return (_log_joint(model, x, z, y) - q.log_prob(z)).mean(0)
+    return _log_weights(model, x, q, positive_int(n_samples, "n_samples"), y).mean(0)
 
 
 def elbo_closed_form_kl(model, x, q: Distribution, *, n_samples: int = 1, y=None) -> torch.Tensor:

@@ -9,7 +9,7 @@ import math
 import torch
 from torch.distributions import Bernoulli, Categorical, MixtureSameFamily, Normal
 
-from vitools._validate import finite_number, float_tensor, positive_int, torch_device
+from vitools._validate import binary_tensor, finite_number, float_tensor, positive_int, torch_device
 
 # ---- chapter 1
 
@@ -253,7 +253,7 @@ def independent_pixels_log_marginal(x_train, x_test) -> torch.Tensor:
     tensor, shape (M,)
         In nats, on ``x_test``'s device, in the dtype of ``x_train`` and ``x_test`` promoted.
     """
-    x_train, x_test = _binary_images(x_train, "x_train"), _binary_images(x_test, "x_test")
+    x_train, x_test = binary_tensor(x_train, "x_train"), binary_tensor(x_test, "x_test")
     if x_train.shape[0] == 0:
         raise ValueError("x_train must have at least one row: the pixel frequencies are fitted to it")
     if x_test.shape[1] != x_train.shape[1]:
@@ -262,10 +262,3 @@ def independent_pixels_log_marginal(x_train, x_test) -> torch.Tensor:
     dtype = torch.promote_types(x_train.dtype, x_test.dtype)
     p = (x_train.to(dtype).sum(0) + 1) / (x_train.shape[0] + 2)
     return Bernoulli(probs=p.to(x_test.device)).log_prob(x_test.to(dtype)).sum(1)
-
-
-def _binary_images(x, name: str) -> torch.Tensor:
-    x = float_tensor(x, name, ndim=2)
-    if not torch.all((x == 0) | (x == 1)):
-        raise ValueError(f"{name} must hold binary pixels (0 or 1), such as vitools.data.load_digits' images")
-    return x

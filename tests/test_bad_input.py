@@ -958,6 +958,11 @@ CASES = [
          "seed must be an integer >= 0"),
     case("device.seed_everything", "float", lambda: device.seed_everything(1.5), TypeError, "seed must be an integer"),
     case("device.seed_everything", "string", lambda: device.seed_everything("0"), TypeError, "seed"),
+    case("device.threads_for", "work-negative", lambda: device.threads_for(-1, "cpu").__enter__(), ValueError, "work"),
+    case("device.threads_for", "work-nan", lambda: device.threads_for(NAN, "cpu").__enter__(), ValueError, "work"),
+    case("device.threads_for", "work-string", lambda: device.threads_for("big", "cpu").__enter__(), TypeError, "work"),
+    case("device.threads_for", "device-unknown", lambda: device.threads_for(1, "gpu9").__enter__(), ValueError,
+         "device must be a torch.device"),
 
     # ------------------------------------------------------------ plotting
     case("plotting.heatmap", "table-1d", lambda: plotting.heatmap(axes(), [0.1, 0.2], ["a"], ["b", "c"]), ValueError,

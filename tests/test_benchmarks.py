@@ -18,9 +18,12 @@ def test_quick_benchmark_writes_tables_and_json(tmp_path):
     report = json.loads((tmp_path / "latest.json").read_text())
     assert report["quick"] and report["machine"]["cores"] >= 1
     em = report["sections"]["em"]["data"]
-    for data in em.values():        # same initialisation, same algorithm: the same optimum to rounding
+    assert {key.split(":")[0] for key in em["fits"]} == {"1", f"default ({report['machine']['torch_threads']})"}
+    for data in em["fits"].values():   # same initialisation, same algorithm: the same optimum to rounding
         assert abs(data["loglik_ours"] - data["loglik_sklearn"]) < 1e-8
         assert data["ratio"]["median"] > 0
+    for fresh in em["fresh_process"].values():   # a new process per library: import, first and second fit
+        assert 0 < fresh["second"] and 0 < fresh["first"] and 0 < fresh["import"]
     variances = report["sections"]["estimators"]["data"]
     for case, row in variances.items():   # each measured variance within 5 standard errors of its analytic value
         assert abs(row["measured"] - row["analytic"]) < 5 * row["standard_error"] + 1e-12, case

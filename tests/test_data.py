@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +43,14 @@ def test_digits_follow_the_documented_permutation_and_threshold():
     np.testing.assert_allclose(x_grey.numpy(), bunch.data[order] / 16.0, rtol=1e-6)
     x_all, _ = load_digits("all")
     assert torch.equal(torch.cat([load_digits("train")[0], x_test]), x_all)
+
+
+def test_digits_are_read_without_importing_scikit_learn():
+    # the start-up of every chapter that loads the digits: the bundled file is read directly, not through sklearn
+    code = ("import sys; from vitools.data import load_digits; x, y = load_digits('all'); "
+            "print(x.shape[0], 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["1797", "False"]
 
 
 def test_digits_bad_arguments():

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from torch.distributions import Independent, MultivariateNormal, Normal
 
@@ -197,10 +197,17 @@ def test_gaussian_mixture_em_never_lowers_the_log_likelihood(seed, n_components,
     means_init = X[torch.randperm(60, generator=gen)[:n_components]]
     covariances_init = torch.eye(dim, dtype=torch.float64).expand(n_components, dim, dim) * X.var(0).mean()
     weights_init = torch.full((n_components,), 1 / n_components, dtype=torch.float64)
-    # reg_covar = 0: the M-step is then the exact maximiser, and EM's guarantee holds to rounding
-    fit = GaussianMixtureEM(n_components, reg_covar=0.0).fit(X, weights_init=weights_init, means_init=means_init,
-                                                            covariances_init=covariances_init,
-                                                            max_iter=40, tol=-math.inf)
+    # reg_covar = 0: the M-step is then the exact maximiser, and EM's guarantee holds to rounding. A component
+    # can then collapse onto D or fewer points (the likelihood is unbounded there): EM says so, and such a
+    # run has no history to check (seed 500, 3 components in 3-D, spread 5 collapses within 40 iterations)
+    try:
+        fit = GaussianMixtureEM(n_components, reg_covar=0.0).fit(X, weights_init=weights_init, means_init=means_init,
+                                                                covariances_init=covariances_init,
+                                                                max_iter=40, tol=-math.inf)
+    except ValueError as error:
+        if "singular" not in str(error):
+            raise
+        reject()
     history = fit.log_likelihood_
     assert len(history) == 41 and all(math.isfinite(v) for v in history)
     for before, after in zip(history, history[1:]):

@@ -1,5 +1,7 @@
 """Input checks shared by the vitools modules: each error names the argument and the fix."""
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -149,3 +151,14 @@ def binary_tensor(value, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must be binary: every entry exactly 0 or 1 (threshold grey values first, "
                          f"e.g. vitools.data.load_digits(binarize=True))")
     return x
+
+
+@contextlib.contextmanager
+def distribution_checks_off():
+    """torch.distributions' argument checks off inside the block: for loops whose inputs were checked once, before."""
+    validate = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)

@@ -1,8 +1,11 @@
 """The book's two data sets: the eye-colour x nationality table and the 8x8 digits."""
 
+import functools
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import torch
-from sklearn import datasets
 
 from vitools._validate import one_of
 
@@ -60,8 +63,31 @@ def load_digits(split: str = "train", binarize: bool = True):
     one_of(split, "split", tuple(splits))
     if not isinstance(binarize, bool):
         raise TypeError(f"binarize must be True or False, got {binarize!r}")
-    bunch = datasets.load_digits()
+    pixels, labels = _digits()
     order = np.random.default_rng(0).permutation(N_DIGITS)[splits[split]]
-    pixels = bunch.data[order]
+    pixels = pixels[order]
     x = (pixels >= 8).astype(np.float32) if binarize else (pixels / 16.0).astype(np.float32)
-    return torch.from_numpy(x), torch.from_numpy(bunch.target[order].astype(np.int64))
+    return torch.from_numpy(x), torch.from_numpy(labels[order].astype(np.int64))
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    """Pixel intensities (1797, 64) and labels (1797,) from scikit-learn's bundled ``digits.csv.gz``.
+
+    The file is read directly, as ``sklearn.datasets.load_digits`` reads it, because importing scikit-learn costs
+    about a second of every chapter's start-up; the tests check both give the same arrays. If the file is not where
+    scikit-learn keeps it, scikit-learn's loader is used. Read-only arrays: callers index copies out of them.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise ImportError("load_digits reads the digits bundled with scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    if path.is_file():
+        table = np.loadtxt(path, delimiter=",")
+        pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    else:
+        from sklearn import datasets
+        bunch = datasets.load_digits()
+        pixels, labels = bunch.data, bunch.target
+    pixels.flags.writeable = labels.flags.writeable = False
+    return pixels, labels

@@ -19,10 +19,13 @@ in closed form (see :meth:`GaussianMixtureEM.fit`). :func:`fit_by_gradient_ascen
 instead. Every parameter and result is float64.
 """
 
+import math
+
 import torch
 from torch.distributions import MultivariateNormal
 
 from vitools._validate import finite_number, float_array, float_tensor, positive_int, tolerance
+from vitools.device import threads_for
 from vitools.mixtures import Mixture
 from vitools.results import Fit
 
@@ -50,10 +53,14 @@ class GaussianMixture(Mixture):
         self.weights, self.means, self.covariances = _as_parameters(weights, means, covariances, device=device)
 
     @classmethod
-    def _from_checked(cls, weights, means, covariances) -> "GaussianMixture":
-        """A mixture from parameters that are known to be valid (float64, matching shapes, SPD covariances)."""
+    def _from_checked(cls, weights, means, covariances, scale_tril=None) -> "GaussianMixture":
+        """A mixture from parameters that are known to be valid (float64, matching shapes, SPD covariances).
+
+        ``scale_tril``, cholesky(covariances) when the caller has it already, is kept instead of recomputed.
+        """
         mixture = cls.__new__(cls)
         mixture.weights, mixture.means, mixture.covariances = weights, means, covariances
+        mixture._known_scale_tril = scale_tril
         return mixture
 
     @property
@@ -75,9 +82,8 @@ class GaussianMixture(Mixture):
         return x
 
     def _log_likelihood_table(self, x):
-        """log N(x_n; mu_c, Sigma_c) for every row and component, shape (N, C)."""
-        gaussians = MultivariateNormal(self.means, scale_tril=self._scale_tril(), validate_args=False)   # batch (C,)
-        return gaussians.log_prob(x[:, None, :])
+        """log N(x_n; mu_c, Sigma_c) for every row and component, shape (N, C) (:func:`_gaussian_log_density`)."""
+        return _gaussian_log_density(x, self.means, self._scale_tril())
 
     def _component_distribution(self, c):
         return MultivariateNormal(self.means[c], scale_tril=self._scale_tril()[c], validate_args=False)
@@ -87,8 +93,23 @@ class GaussianMixture(Mixture):
         return self.means[c] + (self._scale_tril()[c] @ noise)[..., 0]
 
     def _scale_tril(self):
-        """cholesky(Sigma_c), computed at each use: a fresh autograd graph per call when the covariances need one."""
-        return torch.linalg.cholesky(self.covariances)
+        """cholesky(Sigma_c): the factor EM computed with the parameters, or else computed at each use (a fresh
+        autograd graph per call when the covariances need one)."""
+        known = getattr(self, "_known_scale_tril", None)
+        return torch.linalg.cholesky(self.covariances) if known is None else known
+
+
+def _gaussian_log_density(x, means, scale_tril):
+    """log N(x_n; mu_c, L_c L_c^T) = -D/2 log(2 pi) - sum_i log L_c,ii - |L_c^{-1} (x_n - mu_c)|^2 / 2, shape (N, C).
+
+    Plain tensor maths (``MultivariateNormal.log_prob`` is the same formula; the tests compare the two): L_c^{-1} is
+    computed once per component and applied to all rows by one batched product, as scikit-learn does.
+    """
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    inverse = torch.linalg.solve_triangular(scale_tril, eye, upper=False)                  # (C, D, D)
+    whitened = (x - means[:, None, :]) @ inverse.mT                                        # (C, N, D)
+    log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)                          # (C,)
+    return (-0.5 * whitened.square().sum(-1) - log_det[:, None]).T - 0.5 * x.shape[1] * math.log(2 * math.pi)
 
 
 class GaussianMixtureEM:
@@ -144,14 +165,21 @@ class GaussianMixtureEM:
         if X.shape[0] < self.n_components:
             raise ValueError(f"X has {X.shape[0]} rows but n_components is {self.n_components}; "
                              f"pass at least n_components rows")
-        mixture = GaussianMixture._from_checked(weights, means, covariances)
+        n, d = X.shape
+        with threads_for(n * self.n_components * d * d, X.device):
+            self._run(X, GaussianMixture._from_checked(weights, means, covariances), max_iter, tol)
+        return self
+
+    def _run(self, X, mixture, max_iter, tol):
+        """The EM iterations from the checked init ``mixture``; sets the fitted attributes."""
         resp, current = mixture._e_step(X)
         self.history_, self.log_likelihood_, self.converged_ = [mixture], [current], False
         for self.n_iter_ in range(1, max_iter + 1):
             weights, means, covariances = _m_step(X, resp, self.reg_covar)
-            _cholesky(covariances, f"the M-step of iteration {self.n_iter_} made covariance {{k}} singular; "
-                                   f"increase reg_covar (now {self.reg_covar:g}) or start from another init")
-            mixture = GaussianMixture._from_checked(weights, means, covariances)
+            chol = _cholesky(covariances, f"the M-step of iteration {self.n_iter_} made covariance {{k}} singular; "
+                                          f"increase reg_covar (now {self.reg_covar:g}) or start from another init",
+                             symmetric=True)
+            mixture = GaussianMixture._from_checked(weights, means, covariances, chol)
             resp, current = mixture._e_step(X)
             self.history_.append(mixture)
             self.log_likelihood_.append(current)
@@ -160,7 +188,6 @@ class GaussianMixtureEM:
                 break
         self.mixture_ = mixture
         self.weights_, self.means_, self.covariances_ = mixture.weights, mixture.means, mixture.covariances
-        return self
 
     def predict_proba(self, X) -> torch.Tensor:
         """Responsibilities p(c | x_n) under the fitted parameters, shape (N, C) (``mixture_.posterior(X).probs``)."""
@@ -248,16 +275,19 @@ def _m_step(X, resp, reg_covar):
     return n_k / X.shape[0], means, covariances + reg_covar * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
 
 
-def _cholesky(covariances, message):
+def _cholesky(covariances, message, *, symmetric=False):
     """Lower Cholesky factors of a (C, D, D) stack; ValueError(message.format(k=...)) for the first not SPD.
 
-    A matrix fails if the factorisation fails or if it is not symmetric to 1e-8 relative.
+    A matrix fails if the factorisation fails or, unless it is ``symmetric`` by construction (an M-step's),
+    if it is not symmetric to 1e-8 relative.
     """
     chol, info = torch.linalg.cholesky_ex(covariances)
-    asymmetry = (covariances - covariances.mT).abs().amax((-2, -1))
-    failed = torch.nonzero((info != 0) | (asymmetry > 1e-8 * covariances.abs().amax((-2, -1))))
-    if failed.numel():
-        raise ValueError(message.format(k=failed[0, 0].item()))
+    failed = info != 0
+    if not symmetric:
+        asymmetry = (covariances - covariances.mT).abs().amax((-2, -1))
+        failed |= asymmetry > 1e-8 * covariances.abs().amax((-2, -1))
+    if failed.any():
+        raise ValueError(message.format(k=torch.nonzero(failed)[0, 0].item()))
     return chol
 
 

@@ -94,12 +94,17 @@ def slider_animation(draw, values, figsize=(6.4, 3.6), interval_ms=700, name=Non
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string that labels the slider (e.g. \"distance\"), got {name!r}")
     fig = plt.figure(figsize=figsize)
-    frames = []
+    frames, margins = [], None
     try:
         for value in values:
             fig.clear()
             draw(fig, value)
-            fig.tight_layout()
+            if margins is None:     # the first frame's tight layout for every frame: the axes stay put as the slider
+                fig.tight_layout()  # moves, and each frame renders once instead of twice
+                margins = {name: getattr(fig.subplotpars, name)
+                           for name in ("left", "bottom", "right", "top", "wspace", "hspace")}
+            else:
+                fig.subplots_adjust(**margins)
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png")
             frames.append(buffer.getvalue())

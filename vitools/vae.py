@@ -30,7 +30,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal
 from torch.nn import functional as F
 
 from vitools import bounds
-from vitools._validate import finite_number, float_tensor, integer, positive_int
+from vitools._validate import distribution_checks_off, finite_number, float_tensor, integer, positive_int
 from vitools.lvm import LinearGaussianLVM
 from vitools.results import Fit
 
@@ -40,7 +40,9 @@ MIN_STD = 1e-4   # floor on every encoder scale, s = softplus(u) + MIN_STD: log 
 class _GaussianLatentModel(torch.nn.Module):
     """Shared parts of the models with prior p(z) = N(0, I_L) and a diagonal Gaussian encoder.
 
-    Subclasses set ``x_dim``, ``z_dim``, ``n_classes`` and define ``encoder(x, *, y)`` and ``decoder(z, *, y)``.
+    Subclasses set ``x_dim``, ``z_dim``, ``n_classes`` and define ``encoder(x, *, y)`` and ``decoder(z, *, y)``
+    (distributions), and the same two in plain tensor maths for the training loop: ``_encode(x, y)`` (the
+    encoder's mean and scale) and ``_log_likelihood(x, z, y)`` (log p(x | z)).
     """
 
     @property
@@ -123,7 +125,7 @@ class _GaussianLatentModel(torch.nn.Module):
         """
         beta = _as_beta(beta)
         x = self._as_x(x)
-        return _beta_loss(self._elbo_core(x, self.encoder(x, y=y), 1, y), beta)
+        return _beta_loss(self._encoder_elbo_terms(x, self._as_y(y, x.shape[0])), beta)
 
     @torch.no_grad()
     def sample(self, n: int, *, y=None):
@@ -146,12 +148,37 @@ class _GaussianLatentModel(torch.nn.Module):
         return self.decoder(z, y=y).mean
 
     def _elbo_core(self, x: torch.Tensor, q: Distribution, n_samples: int, y) -> dict:
-        """expected_log_likelihood, kl_to_prior and elbo for a checked x and q: the training loop's cost only."""
+        """expected_log_likelihood, kl_to_prior and elbo for a checked x and any q with rsample (torch.distributions)."""
         z = q.rsample((n_samples,) if q.batch_shape else (n_samples, x.shape[0]))
         terms = {"expected_log_likelihood": self.decoder(z, y=y).log_prob(x).mean(0),
                  "kl_to_prior": bounds.kl_to_prior(q, self.prior)}
         terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
         return terms
+
+    def _encoder_elbo_terms(self, x: torch.Tensor, y) -> dict:
+        """expected_log_likelihood (one sample), kl_to_prior and elbo of the encoder's q for a checked x and y.
+
+        The training loop's hot path: the formulas of :meth:`elbo_terms` in plain tensor maths (no distribution
+        objects, no validation). With eps ~ N(0, I), z = m + s * eps and
+        KL(N(m, diag(s^2)) || N(0, I)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - 2 log s_i); the tests compare both with
+        torch.distributions.
+        """
+        mean, std = self._encode(x, y)
+        z = torch.addcmul(mean, std, torch.randn_like(std))
+        terms = {"expected_log_likelihood": self._log_likelihood(x, z, y), "kl_to_prior": _kl_to_standard_normal(mean, std)}
+        terms["elbo"] = terms["expected_log_likelihood"] - terms["kl_to_prior"]
+        return terms
+
+    def _loss_gradients(self, x: torch.Tensor, y, beta: float, pixel_weight: float) -> torch.Tensor:
+        """Set each parameter's ``.grad`` to the gradient of the training loss on a checked batch (autograd).
+
+        Returns the batch's summed one-sample ELBO, detached. :class:`VAE` writes the same gradients by hand.
+        """
+        self.zero_grad()
+        with torch.enable_grad():
+            terms = self._encoder_elbo_terms(x, y)
+            _beta_loss(terms, beta, pixel_weight).backward()
+        return terms["elbo"].detach().sum()
 
     def _check_q(self, q, n: int):
         if not isinstance(q, Distribution) or q.event_shape != (self.z_dim,) or q.batch_shape not in ((), (n,)):
@@ -249,15 +276,52 @@ class VAE(_GaussianLatentModel):
     def encoder(self, x, *, y=None) -> Independent:
         """q_phi(z | x) = N(m, diag(s^2)) with s = softplus(u) + 1e-4; batch shape (N,), event (L,)."""
         x = self._as_x(x)
-        inputs = self._with_label(x, self._as_y(y, x.shape[0]))
-        mean, raw_scale = self.encoder_net(inputs).chunk(2, dim=-1)
-        return Independent(Normal(mean, F.softplus(raw_scale) + MIN_STD), 1)
+        return Independent(Normal(*self._encode(x, self._as_y(y, x.shape[0]))), 1)
 
     def decoder(self, z, *, y=None) -> Independent:
         """p_theta(x | z) = prod_d Bernoulli(logits dec_theta(z)_d); ``z`` (..., N, L), ``y`` (N,) broadcasts over ``...``."""
         z = self._as_z(z)
         inputs = self._with_label(z, self._as_y(y, z.shape[-2]))
         return Independent(Bernoulli(logits=self.decoder_net(inputs)), 1)
+
+    def _encode(self, x: torch.Tensor, y) -> tuple:
+        """The encoder's mean m and scale s = softplus(u) + 1e-4 for a checked x and y."""
+        mean, raw_scale = self.encoder_net(self._with_label(x, y)).chunk(2, dim=-1)
+        return mean, F.softplus(raw_scale) + MIN_STD
+
+    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor, y) -> torch.Tensor:
+        """log p(x | z) = sum_d [x_d log sigmoid(a_d) + (1 - x_d) log sigmoid(-a_d)], a = dec_theta(z): shape (..., N)."""
+        logits = self.decoder_net(self._with_label(z, y))
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+    @torch.no_grad()
+    def _loss_gradients(self, x: torch.Tensor, y, beta: float, pixel_weight: float) -> torch.Tensor:
+        """The training loss's gradients by backpropagation written out, in place of autograd (about 1.5x faster).
+
+        With a = dec(z) the decoder's logits, z = m + s * eps, s = softplus(u) + 1e-4 and B rows in the batch,
+        loss = (1/B) sum_n [w BCE(a_n; x_n) + beta KL_n], BCE = -log p(x | z), w = ``pixel_weight``:
+
+            dloss/da = w (sigmoid(a) - x) / B                   dloss/dz: back through the decoder
+            dloss/dm = dloss/dz + beta m / B                    dloss/ds = dloss/dz * eps + beta (s - 1/s) / B
+            dloss/du = dloss/ds * sigmoid(u)                    then back through the encoder
+
+        The tests compare these with autograd's. Returns the batch's summed one-sample ELBO.
+        """
+        n = x.shape[0]
+        encoder, decoder = _linear_layers(self.encoder_net), _linear_layers(self.decoder_net)
+        encoder_inputs = _forward(encoder, self._with_label(x, y))
+        mean, raw_scale = encoder_inputs.pop().chunk(2, dim=-1)
+        std = F.softplus(raw_scale) + MIN_STD
+        eps = torch.randn_like(std)
+        z = torch.addcmul(mean, std, eps)
+        decoder_inputs = _forward(decoder, self._with_label(z, y))
+        logits = decoder_inputs.pop()
+        grad_z = _backward(decoder, decoder_inputs, (torch.sigmoid(logits) - x).mul_(pixel_weight / n))[:, :self.z_dim]
+        grad_std = grad_z * eps + (beta / n) * (std - 1 / std)
+        grad_mean = grad_z + (beta / n) * mean
+        _backward(encoder, encoder_inputs, torch.cat([grad_mean, grad_std * torch.sigmoid(raw_scale)], dim=-1),
+                  input_grad=False)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - _kl_to_standard_normal(mean, std).sum()
 
     def _with_label(self, inputs: torch.Tensor, y) -> torch.Tensor:
         if y is None:
@@ -303,9 +367,7 @@ class LinearVAE(_GaussianLatentModel):
     def encoder(self, x, *, y=None) -> Independent:
         """q(z | x) = N(A x + g, diag(s^2)); batch shape (N,), event (L,). ``y`` must be None."""
         x = self._as_x(x)
-        self._as_y(y, x.shape[0])
-        mean = x @ self.A.T + self.g
-        return Independent(Normal(mean, (F.softplus(self.raw_scale) + MIN_STD).expand_as(mean)), 1)
+        return Independent(Normal(*self._encode(x, self._as_y(y, x.shape[0]))), 1)
 
     def decoder(self, z, *, y=None) -> Independent:
         """p(x | z) = N(W z + b, sigma^2 I_D) for ``z`` of shape (..., N, L). ``y`` must be None."""
@@ -314,9 +376,48 @@ class LinearVAE(_GaussianLatentModel):
         mean = z @ self.W.T + self.b
         return Independent(Normal(mean, self.log_sigma.exp().expand_as(mean)), 1)
 
+    def _encode(self, x: torch.Tensor, y) -> tuple:
+        mean = x @ self.A.T + self.g
+        return mean, (F.softplus(self.raw_scale) + MIN_STD).expand_as(mean)
+
+    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor, y) -> torch.Tensor:
+        """log p(x | z) = -D/2 log(2 pi sigma^2) - |x - W z - b|^2 / (2 sigma^2): shape (..., N)."""
+        residual = x - (z @ self.W.T + self.b)
+        return -0.5 * self.x_dim * (math.log(2 * math.pi) + 2 * self.log_sigma) \
+            - 0.5 * residual.square().sum(-1) * torch.exp(-2 * self.log_sigma)
+
     def as_lvm(self) -> LinearGaussianLVM:
         """The decoder's current (W, b, sigma) as an exact :class:`~vitools.lvm.LinearGaussianLVM` (detached copies)."""
         return LinearGaussianLVM(self.W.detach().clone(), self.b.detach().clone(), self.log_sigma.exp().item())
+
+
+def _kl_to_standard_normal(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """KL(N(m, diag(s^2)) || N(0, I)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - 2 log s_i), over the last axis."""
+    return 0.5 * (mean.square() + std.square() - 1 - 2 * std.log()).sum(-1)
+
+
+def _linear_layers(net: torch.nn.Sequential) -> list:
+    return [layer for layer in net if isinstance(layer, torch.nn.Linear)]
+
+
+def _forward(layers: list, h: torch.Tensor) -> list:
+    """The inputs of each Linear layer of an MLP built by ``_mlp`` (ReLU between layers), then its output."""
+    inputs = [h]
+    for i, layer in enumerate(layers):
+        h = torch.addmm(layer.bias, h, layer.weight.T)
+        inputs.append(h.relu_() if i < len(layers) - 1 else h)
+    return inputs
+
+
+def _backward(layers: list, inputs: list, grad: torch.Tensor, *, input_grad: bool = True):
+    """Backpropagate ``grad`` (dloss/doutput) through the MLP: set each layer's weight and bias ``.grad``
+    (g^T h and sum_n g_n) and return dloss/dinput (None unless ``input_grad``). ReLU passes the gradient where
+    its output is positive."""
+    for i in range(len(layers) - 1, -1, -1):
+        layers[i].weight.grad, layers[i].bias.grad = grad.T @ inputs[i], grad.sum(0)
+        if i == 0:
+            return grad @ layers[0].weight if input_grad else None
+        grad = (grad @ layers[i].weight).mul_(inputs[i] > 0)
 
 
 def _check_model(model):
@@ -398,26 +499,24 @@ def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e
 
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     device, n = model._reference.device, x_train.shape[0]
+    # one fused kernel updates every parameter (torch's default on the CPU is a Python loop over them)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
     history = {"train_elbo": [], "test_elbo": [], "seconds": []}
     bar = _progress_bar(n_epochs) if progress else None
     for epoch in range(1, n_epochs + 1):
         start = time.perf_counter()
-        order = torch.randperm(n, generator=shuffle)
-        elbo_sum = torch.zeros((), device=device)
-        for batch in order.to(device).split(batch_size):
-            xb = x_train[batch]
-            yb = None if y_train is None else y_train[batch]
-            terms = model._elbo_core(xb, model.encoder(xb, y=yb), 1, yb)
-            optimiser.zero_grad()
-            _beta_loss(terms, beta, pixel_weight).backward()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        x_shuffled = x_train[order].split(batch_size)          # one gather per epoch; the batches are views
+        y_shuffled = (None,) * len(x_shuffled) if y_train is None else y_train[order].split(batch_size)
+        elbo_sum = torch.zeros((), device=device)               # summed on the device: no per-step sync
+        for xb, yb in zip(x_shuffled, y_shuffled):
+            elbo_sum += model._loss_gradients(xb, yb, beta, pixel_weight)
             optimiser.step()
-            elbo_sum += terms["elbo"].detach().sum()
         history["train_elbo"].append(elbo_sum.item() / n)
         if x_test is not None:
-            with torch.no_grad():
-                history["test_elbo"].append(model.elbo(x_test, model.encoder(x_test, y=y_test), y=y_test).mean().item())
+            with torch.inference_mode():
+                history["test_elbo"].append(model._encoder_elbo_terms(x_test, y_test)["elbo"].mean().item())
         history["seconds"].append(time.perf_counter() - start)
         if callback is not None:
             callback(epoch, model)
@@ -480,9 +579,7 @@ def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
     log_std = start.scale.log().requires_grad_()
     optimiser = torch.optim.Adam([mean, log_std], lr=lr)
     history, snapshots = [], []
-    validate = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)   # inputs were checked once, above
-    try:
+    with distribution_checks_off():   # the inputs were checked once, by the caller
         for step in range(checkpoints[-1] + 1):
             if step in checkpoints:
                 snapshots.append(Independent(Normal(mean.detach().clone(), log_std.detach().exp()), 1))
@@ -493,8 +590,6 @@ def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
             optimiser.param_groups[0]["lr"] = lr / (1 + step / 100)   # shrinking steps: their noise dies out
             optimiser.step()
             history.append(elbo.detach().mean())
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(validate)
     return snapshots, torch.stack(history).tolist() if history else []
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.distributions import MultivariateNormal
 
-from vitools._validate import float_tensor, integer, one_of, positive_int, tolerance
+from vitools._validate import distribution_checks_off, float_tensor, integer, one_of, positive_int, tolerance
+from vitools.device import threads_for
 from vitools.lvm import LinearGaussianLVM
 from vitools.results import Fit
 
@@ -123,15 +124,16 @@ def variational_em(x, *, z_dim: int, family: str = "diagonal", max_iter: int = 5
     else:
         model = init
     history, converged = {"elbo": [], "log_likelihood": []}, False
-    for t in range(max_iter + 1):
-        q = best_q_in_family(model, x, family=family)
-        history["elbo"].append(model.elbo_terms(x, q)["elbo"].mean().item())
-        history["log_likelihood"].append(model.log_marginal(x).mean().item())
-        if t > 0 and history["elbo"][-1] - history["elbo"][-2] < tol:
-            converged = True
-            break
-        if t < max_iter:
-            model = _m_step(x, q, W_zeros)
+    with distribution_checks_off(), threads_for(x.numel() * z_dim**2, x.device):   # x was checked above
+        for t in range(max_iter + 1):
+            q = best_q_in_family(model, x, family=family)
+            history["elbo"].append(model.elbo_terms(x, q)["elbo"].mean().item())
+            history["log_likelihood"].append(model.log_marginal(x).mean().item())
+            if t > 0 and history["elbo"][-1] - history["elbo"][-2] < tol:
+                converged = True
+                break
+            if t < max_iter:
+                model = _m_step(x, q, W_zeros)
     return Fit(q=q, model=model, history=history, converged=converged)
 
 

@@ -2,22 +2,26 @@
 
     python -m benchmarks.em
 
-Three data sets: 600 points in 2-D from 3 Gaussians (K = 3, chapter 3's size), 2,000 points in 2-D from 4
-Gaussians (K = 4), and the 1,437 training digits projected to 10 dimensions by PCA (K = 10). Both fits start
+Four data sets: 600 points in 2-D from 3 Gaussians (K = 3, chapter 3's size), 2,000 points in 2-D from 4
+Gaussians (K = 4), 5,000 points in 10-D from 10 Gaussians (K = 10: large enough that vitools keeps torch's
+threads, see vitools.device.threads_for; the smaller ones run on one thread) and the 1,437 training digits
+projected to 10 dimensions by PCA (K = 10). Both fits start
 from the same K data points as means, the data covariance for every component and equal weights, and run 50
 iterations (tol = 0). Two thread configurations: the reader's (torch's and numpy's default threads) and one
 thread each (like for like, and steadier on a shared machine). The two fits alternate in every repeat, and the
 time per iteration (whole fit / n_iter_, validation and the final E-step included) is reported as the ratio
 vitools / scikit-learn of the same repeat: below 1 means vitools is faster.
 
-The first fit in a fresh process is measured apart, in a new Python process per library: the import, the
-first fit and a second fit, so that one-time costs (loading libraries, first calls into them) show.
+The first fit in a fresh process is measured apart, in a new Python process per library that imports only that
+library (and numpy): the import, the first fit and a second fit, so that one-time costs (loading the library,
+first calls into it) show.
 """
 
 import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,6 +35,7 @@ from vitools.data import load_digits
 from vitools.gaussian_mixture import GaussianMixtureEM
 
 MAX_ITER = 50
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def blobs(centres, n_per_centre):
@@ -39,11 +44,19 @@ def blobs(centres, n_per_centre):
     return np.concatenate([rng.multivariate_normal(c, np.diag(rng.uniform(0.5, 2.0, 2)), n_per_centre) for c in centres])
 
 
+def blobs_10d():
+    """5,000 points in 10-D from 10 Gaussians: N C D^2 = 5e6, above vitools.device.threads_for's one-thread limit."""
+    rng = np.random.default_rng(2)
+    centres = 4 * rng.normal(size=(10, 10))
+    return centres[np.arange(5000) % 10] + rng.normal(size=(5000, 10))
+
+
 def data_sets():
     x, _ = load_digits("train", binarize=False)
     digits = PCA(n_components=10, random_state=0).fit_transform(x.numpy().astype(np.float64))
     return [("2-D blobs", blobs([[-4, 0], [4, 0], [0, 4]], 200), 3),
             ("2-D blobs", blobs([[-5, 0], [5, 0], [0, 5], [0, -5]], 500), 4),
+            ("10-D blobs", blobs_10d(), 10),
             ("digits, PCA to 10-D", digits, 10)]
 
 
@@ -79,14 +92,17 @@ def compare(x, k, repeats):
 
 
 FRESH_PROCESS = """
-import time, warnings
+import json, time, warnings
+import numpy as np
 start = time.perf_counter()
-from benchmarks.em import blobs, fits
-from sklearn.exceptions import ConvergenceWarning
-warnings.simplefilter("ignore", ConvergenceWarning)
+{imports}
 import_s = time.perf_counter() - start
-x = blobs([[-4, 0], [4, 0], [0, 4]], 200)
-fit = fits(x, 3)[{which}]
+rng = np.random.default_rng(0)
+x = np.concatenate([rng.multivariate_normal(c, np.diag(rng.uniform(0.5, 2.0, 2)), 200)
+                    for c in np.array([[-4, 0], [4, 0], [0, 4]], dtype=float)])
+rows = np.random.default_rng(1).choice(len(x), size=3, replace=False)
+weights, means, covariances = np.full(3, 1 / 3), x[rows], np.stack([np.cov(x.T)] * 3)
+fit = {fit}
 times = []
 for _ in range(2):
     start = time.perf_counter()
@@ -94,12 +110,23 @@ for _ in range(2):
     times.append(time.perf_counter() - start)
 print(json.dumps({{"import": import_s, "first": times[0], "second": times[1]}}))
 """
+LIBRARIES = {   # what each fresh process imports (its library only) and its fit, on blobs() of 600 points, K = 3
+    "vitools": ("from vitools.gaussian_mixture import GaussianMixtureEM",
+                "lambda: GaussianMixtureEM(3).fit(x, weights_init=weights, means_init=means, "
+                "covariances_init=covariances, max_iter=50, tol=0)"),
+    "sklearn": ("from sklearn.mixture import GaussianMixture\n"
+                "from sklearn.exceptions import ConvergenceWarning\n"
+                "warnings.simplefilter('ignore', ConvergenceWarning)",
+                "lambda: GaussianMixture(3, weights_init=weights, means_init=means, "
+                "precisions_init=np.linalg.inv(covariances), tol=0, max_iter=50).fit(x)"),
+}
 
 
-def fresh_process(which: int) -> dict:
-    """Seconds to import, fit once and fit again in a new Python process (0: vitools, 1: scikit-learn)."""
-    code = "import json\n" + FRESH_PROCESS.format(which=which)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+def fresh_process(library: str) -> dict:
+    """Seconds to import the library (and numpy), fit once and fit again in a new Python process."""
+    imports, fit = LIBRARIES[library]
+    code = FRESH_PROCESS.format(imports=imports, fit=fit)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -125,7 +152,7 @@ def run(quick: bool = False) -> Section:
     finally:
         torch.set_num_threads(threads)
     _rows(section, f"default ({threads})", repeats)
-    fresh = section.data["fresh_process"] = {"vitools": fresh_process(0), "sklearn": fresh_process(1)}
+    fresh = section.data["fresh_process"] = {name: fresh_process(name) for name in LIBRARIES}
     section.notes += [f"median [min, max] of {repeats} repeats; the ratio is taken within each repeat",
                       "a fresh process, 600 points in 2-D, K = 3, default threads: "
                       + "; ".join(f"{name} import {r['import']:.2f} s, first fit {1e3 * r['first']:.0f} ms, "

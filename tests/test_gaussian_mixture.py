@@ -162,6 +162,20 @@ def test_component_log_joint_matches_scipy():
     np.testing.assert_allclose(model.log_joint(x[:3], c).numpy(), expected[np.arange(3), c.numpy()], rtol=1e-12)
 
 
+def test_a_changed_covariance_is_refactorised(blobs):
+    # EM keeps each model's Cholesky factor; a covariance reassigned or edited in place must not use the old one
+    x, (weights, means, covariances) = blobs
+    em = GaussianMixtureEM(3).fit(x, weights_init=weights, means_init=means, covariances_init=covariances, max_iter=5)
+    model = em.mixture_
+    expected = lambda: np.mean(np.log(sum(w * stats.multivariate_normal(m, c).pdf(x) for w, m, c in   # noqa: E731
+                                          zip(model.weights.numpy(), model.means.numpy(), model.covariances.numpy()))))
+    assert em.score(x) == pytest.approx(expected(), rel=1e-10)
+    model.covariances.mul_(2.0)                       # in place
+    assert em.score(x) == pytest.approx(expected(), rel=1e-10)
+    model.covariances = model.covariances * 0.25      # reassigned
+    assert em.score(x) == pytest.approx(expected(), rel=1e-10)
+
+
 def test_sample_is_seeded_and_follows_the_model():
     weights, means, covariances = np.array([0.3, 0.7]), np.array([[-5.0, 0.0], [5.0, 1.0]]), \
         np.stack([np.eye(2), np.array([[2.0, 0.5], [0.5, 1.0]])])

@@ -63,13 +63,37 @@ def test_hand_written_gradients_are_autograds_of_the_distributions_elbo(digits, 
     torch.testing.assert_close(elbo_sum, (log_likelihood - kl).sum().detach(), rtol=1e-6, atol=1e-3)
 
 
-def test_train_steps_are_adams_on_the_autograd_loss(digits):
-    # two epochs of train against the same loop written with autograd and torch.optim.Adam's defaults
-    x = digits[0][:100]
+def test_plain_tensor_likelihoods_are_the_decoders_log_prob(digits):
+    # the hot path's log p(x | z) against torch.distributions, for the Bernoulli and the linear-Gaussian decoder
+    torch.manual_seed(0)
+    for model, x in ((VAE(64, 3, hidden=(8,)), digits[0][:20]), (LinearVAE(5, 2), torch.randn(20, 5))):
+        z = torch.randn(4, 20, model.z_dim)
+        torch.testing.assert_close(model._log_likelihood(x, z, None), model.decoder(z).log_prob(x), rtol=1e-6, atol=1e-5)
+        mean, std = model._encode(x, None)
+        q = model.encoder(x)
+        torch.testing.assert_close((mean, std), (q.base_dist.loc, q.base_dist.scale))
+
+
+def test_train_leaves_frozen_parameters_alone(digits):
+    # a frozen decoder: the hand-written route steps aside for autograd, which leaves it untouched
     torch.manual_seed(0)
     model = VAE(64, 2, hidden=(16,))
+    model.decoder_net.requires_grad_(False)
+    before = copy.deepcopy(model.decoder_net.state_dict())
+    encoder_before = copy.deepcopy(model.encoder_net.state_dict())
+    train(model, digits[0][:64], n_epochs=1, batch_size=32, seed=0)
+    assert all(torch.equal(before[k], v) for k, v in model.decoder_net.state_dict().items())
+    assert not all(torch.equal(encoder_before[k], v) for k, v in model.encoder_net.state_dict().items())
+
+
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_train_steps_are_adams_on_the_autograd_loss(digits, n_classes):
+    # two epochs of train against the same loop written with autograd and torch.optim.Adam's defaults
+    x, y = digits[0][:100], (digits[1][:100] if n_classes else None)
+    torch.manual_seed(0)
+    model = VAE(64, 2, hidden=(16,), n_classes=n_classes)
     reference = copy.deepcopy(model)
-    history = train(model, x, n_epochs=2, batch_size=32, lr=1e-2, seed=3).history
+    history = train(model, x, n_epochs=2, batch_size=32, lr=1e-2, seed=3, y_train=y).history
     torch.manual_seed(3)
     shuffle = torch.Generator().manual_seed(3)
     optimiser = torch.optim.Adam(reference.parameters(), lr=1e-2)
@@ -77,8 +101,8 @@ def test_train_steps_are_adams_on_the_autograd_loss(digits):
     for _ in range(2):
         elbo_sums.append(0.0)
         for batch in torch.randperm(100, generator=shuffle).split(32):
-            q = reference.encoder(x[batch])
-            terms = reference.elbo_terms(x[batch], q)
+            yb = None if y is None else y[batch]
+            terms = reference.elbo_terms(x[batch], reference.encoder(x[batch], y=yb), y=yb)
             optimiser.zero_grad()
             (-terms["elbo"].mean()).backward()
             optimiser.step()

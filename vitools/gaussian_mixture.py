@@ -60,7 +60,8 @@ class GaussianMixture(Mixture):
         """
         mixture = cls.__new__(cls)
         mixture.weights, mixture.means, mixture.covariances = weights, means, covariances
-        mixture._known_scale_tril = scale_tril
+        # kept with the tensor it factorises and that tensor's version: a reassigned or edited covariance recomputes
+        mixture._known_scale_tril = None if scale_tril is None else (scale_tril, covariances, covariances._version)
         return mixture
 
     @property
@@ -96,7 +97,9 @@ class GaussianMixture(Mixture):
         """cholesky(Sigma_c): the factor EM computed with the parameters, or else computed at each use (a fresh
         autograd graph per call when the covariances need one)."""
         known = getattr(self, "_known_scale_tril", None)
-        return torch.linalg.cholesky(self.covariances) if known is None else known
+        if known is not None and known[1] is self.covariances and known[2] == self.covariances._version:
+            return known[0]
+        return torch.linalg.cholesky(self.covariances)
 
 
 def _gaussian_log_density(x, means, scale_tril):

@@ -294,9 +294,8 @@ class VAE(_GaussianLatentModel):
         logits = self.decoder_net(self._with_label(z, y))
         return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
-    @torch.no_grad()
     def _loss_gradients(self, x: torch.Tensor, y, beta: float, pixel_weight: float) -> torch.Tensor:
-        """The training loss's gradients by backpropagation written out, in place of autograd (about 1.5x faster).
+        """The training loss's gradients by backpropagation written out, in place of autograd (1.2-1.3x faster a step).
 
         With a = dec(z) the decoder's logits, z = m + s * eps, s = softplus(u) + 1e-4 and B rows in the batch,
         loss = (1/B) sum_n [w BCE(a_n; x_n) + beta KL_n], BCE = -log p(x | z), w = ``pixel_weight``:
@@ -305,8 +304,16 @@ class VAE(_GaussianLatentModel):
             dloss/dm = dloss/dz + beta m / B                    dloss/ds = dloss/dz * eps + beta (s - 1/s) / B
             dloss/du = dloss/ds * sigmoid(u)                    then back through the encoder
 
-        The tests compare these with autograd's. Returns the batch's summed one-sample ELBO.
+        The tests compare these with autograd's. Returns the batch's summed one-sample ELBO. Networks that are not
+        ``_mlp``'s Linear-ReLU chains, or that have frozen parameters, take the autograd route instead.
         """
+        if not (_is_plain_mlp(self.encoder_net) and _is_plain_mlp(self.decoder_net)
+                and all(p.requires_grad for p in self.parameters())):
+            return super()._loss_gradients(x, y, beta, pixel_weight)
+        with torch.no_grad():
+            return self._hand_written_gradients(x, y, beta, pixel_weight)
+
+    def _hand_written_gradients(self, x, y, beta, pixel_weight):
         n = x.shape[0]
         encoder, decoder = _linear_layers(self.encoder_net), _linear_layers(self.decoder_net)
         encoder_inputs = _forward(encoder, self._with_label(x, y))
@@ -394,6 +401,13 @@ class LinearVAE(_GaussianLatentModel):
 def _kl_to_standard_normal(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """KL(N(m, diag(s^2)) || N(0, I)) = 1/2 sum_i (m_i^2 + s_i^2 - 1 - 2 log s_i), over the last axis."""
     return 0.5 * (mean.square() + std.square() - 1 - 2 * std.log()).sum(-1)
+
+
+def _is_plain_mlp(net) -> bool:
+    """Whether ``net`` is what ``_mlp`` builds: Linear layers with a ReLU between consecutive ones."""
+    kinds = [type(layer) for layer in net] if isinstance(net, torch.nn.Sequential) else [None]
+    return len(kinds) % 2 == 1 and all(kind is (torch.nn.Linear if i % 2 == 0 else torch.nn.ReLU)
+                                       for i, kind in enumerate(kinds))
 
 
 def _linear_layers(net: torch.nn.Sequential) -> list:

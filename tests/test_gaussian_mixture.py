@@ -6,7 +6,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 from torch.distributions import Categorical
 
-from vitools.gaussian_mixture import GaussianMixture, GaussianMixtureEM, fit_by_gradient_ascent
+from vitools.gaussian_mixture import (BATCHED_ENTRIES, GaussianMixture, GaussianMixtureEM, _m_step,
+                                      fit_by_gradient_ascent)
 from vitools.results import Fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -174,6 +175,24 @@ def test_a_changed_covariance_is_refactorised(blobs):
     assert em.score(x) == pytest.approx(expected(), rel=1e-10)
     model.covariances = model.covariances * 0.25      # reassigned
     assert em.score(x) == pytest.approx(expected(), rel=1e-10)
+
+
+@pytest.mark.parametrize("n", [50, 7000])     # both sides of BATCHED_ENTRIES: all components at once, one at a time
+def test_e_and_m_steps_match_scipy_and_numpy_on_either_path(n):
+    weights, means, covariances = random_parameters(4, 10, seed=5)
+    x = np.random.default_rng(6).normal(size=(n, 10)) * 2
+    assert (n * 4 * 10 > BATCHED_ENTRIES) == (n > 1000)
+    model = GaussianMixture(weights, means, covariances)
+    expected = np.stack([np.log(w) + stats.multivariate_normal(m, c).logpdf(x)
+                         for w, m, c in zip(weights, means, covariances)], axis=1)
+    np.testing.assert_allclose(model.component_log_joint(x).numpy(), expected, rtol=1e-10)
+    resp = model.posterior(x).probs
+    _, m_step_means, m_step_covariances = _m_step(torch.as_tensor(x), resp, 0.0)
+    for c in range(4):                   # the weighted covariance, numpy's: sum_n r_nc (x_n - mu_c)(...)^T / N_c
+        np.testing.assert_allclose(m_step_covariances[c].numpy(), np.cov(x.T, aweights=resp[:, c].numpy(), bias=True),
+                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(m_step_means[c].numpy(), np.average(x, axis=0, weights=resp[:, c].numpy()),
+                                   rtol=1e-9, atol=1e-12)
 
 
 def test_sample_is_seeded_and_follows_the_model():

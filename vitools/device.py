@@ -42,9 +42,9 @@ def threads_for(work: float, device: torch.device):
     ``work`` is the multiply-adds of the block's largest operation (an EM iteration: N C D^2). Below
     SMALL_WORK = 2e6, waking a second thread for every small operation costs more than it saves, and its
     spinning competes with other libraries' threads on a 2-core machine. Measured on 2 cores, EM per iteration
-    at 1 and 2 threads: equal at N C D^2 = 1.4e6 (the digits in 10-D, K = 10), 1.2x faster with 2 threads at 5e6
-    (``python -m benchmarks --only em`` runs data on both sides of the limit). The thread count is restored on
-    leaving; CUDA devices are not affected.
+    at 1 and 2 threads: no gain from the second thread at N C D^2 = 1.4e6 (the digits in 10-D, K = 10); at 5e6
+    the two were within 1.2x of each other, either way round from run to run (``python -m benchmarks --only em``
+    runs data on both sides of the limit). The thread count is restored on leaving; CUDA devices are not affected.
     """
     work = finite_number(work, "work", 0, role="is the multiply-adds of the block's largest operation")
     device, threads = torch_device(device, "device"), torch.get_num_threads()

@@ -30,25 +30,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from benchmarks._em_data import blobs, blobs_10d, initialisation
 from benchmarks._report import Section, seconds, show, spread
 from vitools.data import load_digits
 from vitools.gaussian_mixture import GaussianMixtureEM
 
 MAX_ITER = 50
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def blobs(centres, n_per_centre):
-    rng = np.random.default_rng(0)
-    centres = np.asarray(centres, dtype=float)
-    return np.concatenate([rng.multivariate_normal(c, np.diag(rng.uniform(0.5, 2.0, 2)), n_per_centre) for c in centres])
-
-
-def blobs_10d():
-    """5,000 points in 10-D from 10 Gaussians: N C D^2 = 5e6, above vitools.device.threads_for's one-thread limit."""
-    rng = np.random.default_rng(2)
-    centres = 4 * rng.normal(size=(10, 10))
-    return centres[np.arange(5000) % 10] + rng.normal(size=(5000, 10))
 
 
 def data_sets():
@@ -58,11 +46,6 @@ def data_sets():
             ("2-D blobs", blobs([[-5, 0], [5, 0], [0, 5], [0, -5]], 500), 4),
             ("10-D blobs", blobs_10d(), 10),
             ("digits, PCA to 10-D", digits, 10)]
-
-
-def initialisation(x, k):
-    rows = np.random.default_rng(1).choice(len(x), size=k, replace=False)
-    return np.full(k, 1 / k), x[rows], np.stack([np.cov(x.T)] * k)
 
 
 def fits(x, k):
@@ -97,11 +80,9 @@ import numpy as np
 start = time.perf_counter()
 {imports}
 import_s = time.perf_counter() - start
-rng = np.random.default_rng(0)
-x = np.concatenate([rng.multivariate_normal(c, np.diag(rng.uniform(0.5, 2.0, 2)), 200)
-                    for c in np.array([[-4, 0], [4, 0], [0, 4]], dtype=float)])
-rows = np.random.default_rng(1).choice(len(x), size=3, replace=False)
-weights, means, covariances = np.full(3, 1 / 3), x[rows], np.stack([np.cov(x.T)] * 3)
+from benchmarks._em_data import blobs, initialisation
+x = blobs([[-4, 0], [4, 0], [0, 4]], 200)
+weights, means, covariances = initialisation(x, 3)
 fit = {fit}
 times = []
 for _ in range(2):

@@ -6,8 +6,8 @@ VAE(64, 8, (256, 256)) trained by vitools.vae.train on the 1,437 binarized train
 lr 1e-3, seed 0, 100 epochs). Reported: seconds per epoch, the test ELBO (S = 100 samples per image) and
 the test negative log-likelihood -L_K with K = 5000 importance samples, in nats per image, beside uniform
 pixels (64 log 2) and independent Bernoulli pixels fitted on the training images with +1/+2 smoothing,
-p_d = (count_d + 1) / (N + 2) (vitools.examples.independent_pixels_log_marginal, as in chapter 5). L_K is
-vitools.bounds.iwae_bound with the encoder as proposal. The linear VAE is chapter 5's: 1,000 points from a linear-Gaussian model
+p_d = (count_d + 1) / (N + 2) (vitools.examples.independent_pixels_log_marginal, as in chapter 6). L_K is
+vitools.bounds.iwae_bound with the encoder as proposal. The linear VAE is chapter 6's: 1,000 points from a linear-Gaussian model
 (x_dim 5, z_dim 2, sigma 0.5, seed 1; 300 full-batch epochs, lr 5e-2); its ELBO against the exact log p(x) of the model it learned, and the
 maximum-likelihood (probabilistic PCA) log p(x) as the ceiling.
 

@@ -150,7 +150,7 @@ def test_chapter_three_references_agree_with_independent_computations():
     assert exercise("count-variational-parameters").reference(10, 3) == 60
 
 
-def test_chapter_five_references_agree_with_libraries():
+def test_chapter_six_references_agree_with_libraries():
     import torch
     from torch.distributions import Normal, kl_divergence
 

@@ -317,7 +317,7 @@ def test_gradient_estimators_at_extreme_scales(scale):
 
 @torch.no_grad()
 def vae_iwae_bound(model, x, *, n_samples, chunk=None):
-    """L_K with the VAE's encoder as the proposal, as chapter 5 scores a VAE."""
+    """L_K with the VAE's encoder as the proposal, as chapter 6 scores a VAE."""
     from vitools import bounds
     return bounds.iwae_bound(model, x, model.encoder(x), n_samples=n_samples, chunk=chunk)
 

@@ -467,7 +467,7 @@ def test_digit_style_against_weighted_moments():
 
 
 def test_independent_pixels_log_marginal_is_the_smoothed_frequency_model(digits):
-    """p_d = (count_d + 1) / (N + 2), against exercise 5.4's reference (given p) and a hand count."""
+    """p_d = (count_d + 1) / (N + 2), against exercise 6.4's reference (given p) and a hand count."""
     x_train, _, x_test, _ = digits
     log_px = independent_pixels_log_marginal(x_train, x_test)
     assert log_px.shape == (x_test.shape[0],) and torch.all(torch.isfinite(log_px)) and torch.all(log_px < 0)

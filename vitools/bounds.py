@@ -5,7 +5,7 @@
     L_K(q)  = E[log (1/K) sum_k w_k],   w_k = p(x, z_k) / q(z_k),   z_k ~ q,   L_1 = ELBO <= L_K <= log p(x)
 
 One sample of log (1/K) sum_k w_k is the importance-sampling estimate of log p(x) of chapter 1 (with
-q = p(z), the naive Monte Carlo estimate); chapter 4 names it L_K, and chapter 5 scores the VAE with it.
+q = p(z), the naive Monte Carlo estimate); chapter 4 names it L_K, and chapter 6 scores the VAE with it.
 
 The model interface, shared by every model in the book (``LinearGaussianLVM``, the mixtures, the VAEs):
 ``model.prior``, a ``torch.distributions`` object p(z), and ``model.log_joint(x, z)``, log p(x, z) with

@@ -189,7 +189,7 @@ def elbo_gradient_variances(posterior_loc: float, *, posterior_precision: float,
             "path_derivative": (lam * (1 / kappa - kappa) ** 2, 2 * (1 - kappa**2) ** 2)}
 
 
-# ---- chapter 5 (the VAE)
+# ---- chapter 6 (the VAE)
 
 
 def digit_style(images) -> torch.Tensor:
@@ -203,7 +203,7 @@ def digit_style(images) -> torch.Tensor:
     - slant  = -Cov(U, V) / Var(U), minus the slope of the column against the row: positive when the
       ink leans forward, like "/".
 
-    Chapter 5 measures with it how much of a digit's style a conditional VAE's z carries across labels.
+    Chapter 6 measures with it how much of a digit's style a conditional VAE's z carries across labels.
 
     Parameters
     ----------
@@ -234,13 +234,13 @@ def digit_style(images) -> torch.Tensor:
 
 
 def independent_pixels_log_marginal(x_train, x_test) -> torch.Tensor:
-    """log p(x) per row of ``x_test`` under independent Bernoulli pixels fitted to ``x_train``: chapter 5's baseline.
+    """log p(x) per row of ``x_test`` under independent Bernoulli pixels fitted to ``x_train``: chapter 6's baseline.
 
         p(x) = prod_d p_d^{x_d} (1 - p_d)^{1 - x_d},    p_d = (count_d + 1) / (N + 2)
 
     with count_d the number of the N training images whose pixel d is on: each pixel's training frequency,
     smoothed by one pseudo-count each way (so no p_d is 0 or 1 and every log p(x) is finite). Its negative
-    mean is the "independent pixels" row of chapter 5's table of nats per image (exercise
+    mean is the "independent pixels" row of chapter 6's table of nats per image (exercise
     ``independent-pixels-nll`` derives the formula).
 
     Parameters

@@ -244,5 +244,5 @@ register(Exercise(
     hints=["Each q_n = N(m_n, diag(s_n^2)) has its own m_n and s_n."],
     discussion=("2 N L: 3.84 million numbers for 60,000 images with a 32-dimensional latent, all of them "
                 "re-optimised for every new data point. An encoder network that maps x_n to (m_n, s_n) has a "
-                "fixed number of parameters whatever N is: amortised inference, chapter 5."),
+                "fixed number of parameters whatever N is: amortised inference, chapter 6."),
 ))

@@ -1,4 +1,4 @@
-"""The book's two data sets: the eye-colour x nationality table and the 8x8 digits."""
+"""The book's data sets: the eye-colour x nationality table, the 8x8 digits and the breast-cancer measurements."""
 
 import functools
 import importlib.util
@@ -91,3 +91,64 @@ def _digits():
         pixels, labels = bunch.data, bunch.target
     pixels.flags.writeable = labels.flags.writeable = False
     return pixels, labels
+
+
+def load_breast_cancer(*, standardize: bool = True, intercept: bool = False, dtype: torch.dtype = torch.float64):
+    """scikit-learn's bundled Wisconsin breast-cancer data (569 tumours, 30 features), as torch tensors (no download).
+
+    The features are measurements of cell nuclei in a digitised image of a fine-needle aspirate (radius, texture,
+    perimeter, area, ..., each as the mean, the standard error and the worst value over the nuclei). Rows keep the
+    file's order (no shuffling).
+
+    Parameters
+    ----------
+    standardize : bool
+        If True, each feature column is centred and divided by its standard deviation (the population one,
+        ``ddof=0``, as ``sklearn.preprocessing.StandardScaler``), so a one-unit change of any feature is one
+        standard deviation of it. If False, the raw measurements.
+    intercept : bool
+        If True, a column of ones is put in front, column 0, so a weight vector's first entry is the intercept
+        (the features then sit in columns 1..30).
+    dtype : torch.dtype
+        A floating-point dtype for the features; float64 (the default) because Newton's method and the
+        comparisons with scikit-learn's fits are made to many digits, and the data are tiny.
+
+    Returns
+    -------
+    x : torch.Tensor, shape (569, 30), or (569, 31) with ``intercept``
+    y : torch.Tensor, int64, shape (569,)
+        scikit-learn's labels: **1 = benign** (357 tumours), 0 = malignant (212).
+    """
+    if not isinstance(standardize, bool):
+        raise TypeError(f"standardize must be True or False, got {standardize!r}")
+    if not isinstance(intercept, bool):
+        raise TypeError(f"intercept must be True or False, got {intercept!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float64, got {dtype!r}")
+    features, labels = _breast_cancer()
+    if standardize:
+        features = (features - features.mean(0)) / features.std(0)
+    if intercept:
+        features = np.hstack([np.ones((len(features), 1)), features])
+    return torch.tensor(features, dtype=dtype), torch.tensor(labels, dtype=torch.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def _breast_cancer():
+    """Features (569, 30) and labels (569,) from scikit-learn's bundled ``breast_cancer.csv``, read as
+    ``sklearn.datasets.load_breast_cancer`` reads it (its first line holds the counts and the class names; the tests
+    check both give the same arrays), without importing scikit-learn; scikit-learn's loader if the file is not where
+    scikit-learn keeps it. Read-only arrays."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise ImportError("load_breast_cancer reads the data bundled with scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "breast_cancer.csv"
+    if path.is_file():
+        table = np.loadtxt(path, delimiter=",", skiprows=1)
+        features, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    else:
+        from sklearn import datasets
+        bunch = datasets.load_breast_cancer()
+        features, labels = bunch.data, bunch.target.astype(np.int64)
+    features.flags.writeable = labels.flags.writeable = False
+    return features, labels

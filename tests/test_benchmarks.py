@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_quick_benchmark_writes_tables_and_json(tmp_path):
     readme = tmp_path / "README.md"
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "em,estimators,iwae",
-                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only",
+                             "em,estimators,iwae,meanfield,svi", "--out", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "latest.json").read_text())
     assert report["quick"] and report["machine"]["cores"] >= 1
@@ -29,8 +30,16 @@ def test_quick_benchmark_writes_tables_and_json(tmp_path):
         assert abs(row["measured"] - row["analytic"]) < 5 * row["standard_error"] + 1e-12, case
     for case, row in report["sections"]["iwae"]["data"].items():   # a lower bound, up to Monte Carlo error
         assert row["mean"] < row["exact"] + 3 * row["standard_error"], case
+    for case, data in report["sections"]["meanfield"]["data"]["fits"].items():   # the same iterates as sklearn's
+        assert data["max_abs_difference"] < 1e-8 and data["n_iter_ours"] == data["n_iter_sklearn"], case
+        assert data["ratio"]["median"] > 0
+    svi = report["sections"]["svi"]["data"]
+    for name, data in svi["methods"].items():   # the reference is the best ELBO; times are of fitting, positive
+        assert data["final_elbo"]["max"] < svi["reference"]["elbo"] and data["final_seconds"]["min"] > 0, name
+        for eps in ("0.01", "0.001"):
+            assert all(s is None or s > 0 for s in data[f"seconds_within_{eps}"]["values"]), name
     markdown = (tmp_path / "latest.md").read_text()
-    assert markdown.count("### ") == 3 and "QUICK" in markdown
+    assert markdown.count("### ") == 5 and "QUICK" in markdown
 
     readme.write_text("intro\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\nrest\n")
     update_readme(markdown, readme)

@@ -7,6 +7,7 @@ chapter C; sphinx-exercise numbers by position), is derived from the notebooks' 
 exercise the book calls Exercise 1.3, and ``exercise("log-mean-exp")`` the same one.
 """
 
+import copy
 import html
 import inspect
 import json
@@ -239,9 +240,10 @@ class Exercise:
                 return Feedback(False, mistake.message)
         shapes, expected_shapes = [v.shape for v in value], [e.shape for e in expected]
         if shapes != expected_shapes:
-            return Feedback(False, f"Your answer has shape {shapes[0] if len(set(shapes)) == 1 else shapes}, the "
-                                   f"expected one has shape {expected_shapes[0]}: check which axis you summed or "
-                                   f"indexed over.")
+            wrong = next(i for i, (a, b) in enumerate(zip(shapes, expected_shapes)) if a != b)
+            where = "" if len(shapes) == 1 else f" on test input {wrong + 1} of {len(shapes)}"
+            return Feedback(False, f"Your answer has shape {shapes[wrong]}{where}, the expected one has shape "
+                                   f"{expected_shapes[wrong]}: check which axis you summed or indexed over.")
         if first_failure:
             return Feedback(False, first_failure)
         gap = max(np.nanmax(np.abs(v - e)) for v, e in zip(value, expected))
@@ -277,7 +279,7 @@ class Exercise:
             if self.probes is None:
                 outputs = [answer() if callable(answer) else answer]
             else:
-                outputs = [answer(*args) for args in self.probes]
+                outputs = [answer(*copy.deepcopy(args)) for args in self.probes]   # an answer may edit its inputs
         if any(out is None or out is Ellipsis for out in outputs):
             raise _NothingReturned
         return tuple(np.asarray(out, dtype=float) for out in outputs)

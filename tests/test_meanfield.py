@@ -268,3 +268,12 @@ def test_bad_resp_for_the_elbo_is_named(resp, match):
         model.elbo_monte_carlo(X, resp=resp)
     with pytest.raises(ValueError, match="n_samples"):
         model.elbo_monte_carlo(X, n_samples=1)
+
+
+def test_an_asymmetric_covariance_prior_is_refused_and_singular_data_named():
+    X, _ = _data(100, 2, {})
+    with pytest.raises(ValueError, match="covariance_prior must be symmetric"):
+        BayesianGaussianMixture(2, covariance_prior=[[1.0, 100.0], [0.0, 1.0]]).fit(X)
+    constant = np.column_stack([X[:, 0], np.ones(100)])
+    with pytest.raises(ValueError, match="data's covariance matrix"):
+        BayesianGaussianMixture(2).fit(constant)

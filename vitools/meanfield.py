@@ -375,16 +375,17 @@ class BayesianGaussianMixture:
                 raise ValueError("X has one row, so the default covariance_prior (the data's covariance) is undefined; "
                                  "pass covariance_prior or more rows")
             scale_inv0 = torch.atleast_2d(torch.cov(X.T))
+            problem = ("the data's covariance matrix, the default covariance_prior, is singular (a constant column or "
+                       "columns that are linear combinations of others); pass covariance_prior, e.g. the identity")
         else:
             scale_inv0 = _float64(self.covariance_prior, "covariance_prior", ndim=2).to(device)
             if scale_inv0.shape != (d, d):
                 raise ValueError(f"covariance_prior has shape {tuple(scale_inv0.shape)}; pass a ({d}, {d}) matrix")
+            problem = ("covariance_prior must be symmetric positive definite (it is V_0^{{-1}}, the inverse of the "
+                       "Wishart prior's scale matrix)")
+        _cholesky(scale_inv0[None], problem, symmetric=False)   # format()ted: braces doubled; symmetry checked too
         full = lambda value: torch.full((k,), float(value), dtype=dtype, device=device)   # noqa: E731
-        try:
-            prior = _Globals(full(alpha0), full(upsilon0), m0.expand(k, d), scale_inv0.expand(k, d, d), full(omega0))
-        except ValueError:
-            raise ValueError("covariance_prior must be symmetric positive definite (it is V_0^{-1}, the inverse of the "
-                             "Wishart prior's scale matrix)") from None
+        prior = _Globals(full(alpha0), full(upsilon0), m0.expand(k, d), scale_inv0.expand(k, d, d), full(omega0))
         if resp_init is None:
             resp = np.random.RandomState(integer(seed, "seed")).uniform(size=(n, k))
             resp = torch.as_tensor(resp / resp.sum(1, keepdims=True), dtype=dtype, device=device)

@@ -47,6 +47,21 @@ def seconds(run) -> float:
     return time.perf_counter() - start
 
 
+
+def alternating_ms_per_iteration(fit_ours, fit_theirs, repeats):
+    """Warm both fits up, then time them ``repeats`` times each, who goes first alternating between repeats.
+
+    Each fit is a function of no arguments returning its fitted estimator (with ``n_iter_``). Returns the two
+    warm-up estimators and the two lists of milliseconds per iteration.
+    """
+    ours, theirs = fit_ours(), fit_theirs()      # warm-up: first calls into either library are slower
+    ms_ours, ms_theirs = [], []
+    for repeat in range(repeats):
+        for fit in ((fit_ours, fit_theirs) if repeat % 2 == 0 else (fit_theirs, fit_ours)):
+            times, estimator = (ms_ours, ours) if fit is fit_ours else (ms_theirs, theirs)
+            times.append(1e3 * seconds(fit) / estimator.n_iter_)
+    return ours, theirs, ms_ours, ms_theirs
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:

@@ -31,7 +31,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from benchmarks._em_data import blobs, blobs_10d, initialisation
-from benchmarks._report import Section, seconds, show, spread
+from benchmarks._report import Section, alternating_ms_per_iteration, show, spread
 from vitools.data import load_digits
 from vitools.gaussian_mixture import GaussianMixtureEM
 
@@ -63,12 +63,7 @@ def fits(x, k):
 def compare(x, k, repeats):
     """Milliseconds per iteration of each fit, their ratio per repeat, and the final log-likelihoods."""
     fit_ours, fit_theirs = fits(x, k)
-    ours, theirs = fit_ours(), fit_theirs()      # warm-up: first calls into either library are slower
-    ms_ours, ms_theirs = [], []
-    for repeat in range(repeats):                # who goes first alternates too
-        for fit in ((fit_ours, fit_theirs) if repeat % 2 == 0 else (fit_theirs, fit_ours)):
-            times, estimator = (ms_ours, ours) if fit is fit_ours else (ms_theirs, theirs)
-            times.append(1e3 * seconds(fit) / estimator.n_iter_)
+    ours, theirs, ms_ours, ms_theirs = alternating_ms_per_iteration(fit_ours, fit_theirs, repeats)
     return {"ms_ours": spread(ms_ours), "ms_sklearn": spread(ms_theirs),
             "ratio": spread([a / b for a, b in zip(ms_ours, ms_theirs)]),
             "loglik_ours": ours.score(x), "loglik_sklearn": theirs.score(x)}

@@ -39,7 +39,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SklearnBGM
 
 from benchmarks._em_data import blobs_10d
-from benchmarks._report import Section, seconds, show, spread
+from benchmarks._report import Section, alternating_ms_per_iteration, show, spread
 from vitools.data import load_digits
 from vitools.meanfield import BayesianGaussianMixture, random_from_data_resp
 
@@ -82,12 +82,7 @@ def fits(x, max_iter):
 def compare(x, max_iter, repeats):
     """Milliseconds per iteration of each fit, their ratio per repeat, and the largest parameter difference."""
     fit_ours, fit_theirs = fits(x, max_iter)
-    ours, theirs = fit_ours(), fit_theirs()      # warm-up: first calls into either library are slower
-    ms_ours, ms_theirs = [], []
-    for repeat in range(repeats):                # who goes first alternates too
-        for fit in ((fit_ours, fit_theirs) if repeat % 2 == 0 else (fit_theirs, fit_ours)):
-            times, estimator = (ms_ours, ours) if fit is fit_ours else (ms_theirs, theirs)
-            times.append(1e3 * seconds(fit) / estimator.n_iter_)
+    ours, theirs, ms_ours, ms_theirs = alternating_ms_per_iteration(fit_ours, fit_theirs, repeats)
     differences = {name: float(np.abs(getattr(ours, name).numpy() - getattr(theirs, name)).max())
                    for name in PARAMETERS}
     return {"ms_ours": spread(ms_ours), "ms_sklearn": spread(ms_theirs),

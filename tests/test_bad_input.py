@@ -313,6 +313,11 @@ CASES = [
          ValueError, "seed must be an integer >= 0"),
 
     # ------------------------------------------------------------ blackbox
+    case("blackbox.fit", "diverging-lr",
+         lambda: blackbox.fit(BLR, estimator="score", lr=1.0, n_steps=300, eval_every=10), ValueError,
+         "diverged: lower lr"),
+    case("blackbox.BayesianLogisticRegression.log_joint", "batch-scale-without-batch",
+         lambda: BLR.log_joint(Z_BLR, batch_scale=2.0), ValueError, "pass batch too"),
     case("data.load_breast_cancer", "standardize-not-bool", lambda: data.load_breast_cancer(standardize="yes"), TypeError,
          "standardize must be True or False"),
     case("data.load_breast_cancer", "intercept-not-bool", lambda: data.load_breast_cancer(intercept=1), TypeError,

@@ -4,8 +4,8 @@ The model, with the regression weights as the latent z (the book's latent; not c
 weights w_k, nor W, the linear-Gaussian model's weights), features x_n in R^L (an intercept column included) and labels
 y_n in {0, 1}:
 
-    p(z) = N(0, sigma_0^2 I),    p(y_n | x_n, z) = Bernoulli(y_n; sigmoid(x_n . z)),
-    log p(y, z) = sum_n [y_n x_n . z - softplus(x_n . z)] + log N(z; 0, sigma_0^2 I).
+    p(z) = N(0, s_0^2 I),    p(y_n | x_n, z) = Bernoulli(y_n; sigmoid(x_n . z)),
+    log p(y, z) = sum_n [y_n x_n . z - softplus(x_n . z)] + log N(z; 0, s_0^2 I).
 
 The Gaussian prior is not conjugate to the Bernoulli likelihood and the posterior has no closed form, so CAVI's
 closed-form updates do not exist. Black-box VI climbs ELBO(q) = E_q[log p(y, z) - log q(z)] by stochastic gradients
@@ -43,10 +43,11 @@ ESTIMATORS = ("score", "score_cv", "score_rb", "score_rb_cv", "reparam")
 LOG_2PI = math.log(2 * math.pi)
 _CHUNK = 4096             # importance samples per pass (a (4096, N) table of logits)
 QUADRATURE_RANGE = 9.0     # the rule integrates the standard normal over [-9, 9]: the tails beyond hold < 1e-18
+MAX_QUADRATURE_SD = 500.0  # the widest x_n . z the rule takes: 12,859 nodes, a (569, 12859) table of 59 MB
 
 
 class BayesianLogisticRegression:
-    """Bayesian logistic regression on a fixed data set: p(z) = N(0, sigma_0^2 I), y_n ~ Bernoulli(sigmoid(x_n . z)).
+    """Bayesian logistic regression on a fixed data set: p(z) = N(0, s_0^2 I), y_n ~ Bernoulli(sigmoid(x_n . z)).
 
     The latent z (the regression weights, one per column of x) is shared by all N rows, so the log joint is one number
     per z, log p(y, z) = log p(y | x, z) + log p(z), not one per row: the model keeps its data.
@@ -59,7 +60,7 @@ class BayesianLogisticRegression:
     y : tensor, shape (N,)
         Labels, each exactly 0 or 1 (integers or floats).
     prior_scale : float
-        sigma_0 > 0, the prior standard deviation of every weight.
+        s_0 > 0, the prior standard deviation of every weight.
 
     Attributes
     ----------
@@ -82,7 +83,7 @@ class BayesianLogisticRegression:
             raise ValueError(f"y must be binary: every label exactly 0 or 1; got the values {values[:5].tolist()}"
                              f"{' ...' if values.numel() > 5 else ''} (recode the two classes as 0 and 1)")
         self.prior_scale = finite_number(prior_scale, "prior_scale", 0, strict=True,
-                                         role="is the prior standard deviation sigma_0 of the weights")
+                                         role="is the prior standard deviation s_0 of the weights")
         self.x, self.y = x, y.to(dtype=x.dtype, device=x.device)
         self.n_data, self.z_dim = x.shape
 
@@ -91,7 +92,7 @@ class BayesianLogisticRegression:
 
     @property
     def prior(self) -> Independent:
-        """p(z) = N(0, sigma_0^2 I) as ``Independent(Normal(0, sigma_0), 1)``, event shape (L,)."""
+        """p(z) = N(0, s_0^2 I) as ``Independent(Normal(0, s_0), 1)``, event shape (L,)."""
         zeros = torch.zeros(self.z_dim, dtype=self.x.dtype, device=self.x.device)
         return Independent(Normal(zeros, self.prior_scale), 1)
 
@@ -119,7 +120,7 @@ class BayesianLogisticRegression:
         return _log_likelihood(x, y, z)
 
     def log_prior(self, z) -> torch.Tensor:
-        """log p(z) = sum_i log N(z_i; 0, sigma_0^2), shape z.shape[:-1]."""
+        """log p(z) = sum_i log N(z_i; 0, s_0^2), shape z.shape[:-1]."""
         return _log_prior_terms(self._z(z), self.prior_scale).sum(-1)
 
     def log_joint(self, z, *, batch=None, batch_scale=None) -> torch.Tensor:
@@ -148,14 +149,14 @@ class BayesianLogisticRegression:
         return scale * _log_likelihood(x, y, z) + _log_prior_terms(z, self.prior_scale).sum(-1)
 
     def grad_log_joint(self, z, *, batch=None, batch_scale=None) -> torch.Tensor:
-        """grad_z log p(y, z) = c X_B^T (y_B - sigmoid(X_B z)) - z / sigma_0^2, c the likelihood's factor (N/|B|, or 1
+        """grad_z log p(y, z) = c X_B^T (y_B - sigmoid(X_B z)) - z / s_0^2, c the likelihood's factor (N/|B|, or 1
         on all the data). Same arguments as :meth:`log_joint`; returns shape z.shape."""
         z = self._z(z)
         x, y = self._rows(batch)
         return _grad_log_joint(x, y, z, self.prior_scale, self._scale(batch, batch_scale))
 
     def hessian_log_joint(self, z) -> torch.Tensor:
-        """The exact Hessian of the full-data log p(y, z): -X^T diag(p (1 - p)) X - I / sigma_0^2, p = sigmoid(X z).
+        """The exact Hessian of the full-data log p(y, z): -X^T diag(p (1 - p)) X - I / s_0^2, p = sigmoid(X z).
 
         Parameters
         ----------
@@ -183,7 +184,7 @@ class BayesianLogisticRegression:
           Gaussian integral per data point (the trapezoidal rule, with a relative error below 1e-12; the private
           ``_expected_log_likelihood`` says why); with ``n_samples = S``, the Monte Carlo average
           (1/S) sum_j log p(y | x, z_j), z_j ~ q;
-        - ``expected_log_prior``, E_q[log p(z)] = -(L/2) log(2 pi sigma_0^2) - sum_i (m_i^2 + s_i^2) / (2 sigma_0^2),
+        - ``expected_log_prior``, E_q[log p(z)] = -(L/2) log(2 pi s_0^2) - sum_i (m_i^2 + s_i^2) / (2 s_0^2),
           ``entropy``, H(q) = sum_i [log s_i + (1/2) log(2 pi e)], and ``kl_to_prior`` (torch's closed form): exact;
         - ``expected_log_joint`` and ``elbo``: their sums.
 
@@ -237,6 +238,9 @@ class BayesianLogisticRegression:
         return self.x[batch], self.y[batch]
 
     def _scale(self, batch, batch_scale) -> float:
+        if batch_scale is not None and batch is None:
+            raise ValueError("batch_scale is the factor on a minibatch's log-likelihood: pass batch too, or leave "
+                             "batch_scale None")
         if batch_scale is not None:
             return finite_number(batch_scale, "batch_scale", 0, strict=True,
                                  role="is the factor on the minibatch's log-likelihood (default N / |B|)")
@@ -251,7 +255,7 @@ def _log_likelihood(x, y, z):
 
 
 def _log_prior_terms(z, prior_scale):
-    """log N(z_i; 0, sigma_0^2), one per coordinate."""
+    """log N(z_i; 0, s_0^2), one per coordinate."""
     return -0.5 * (z / prior_scale) ** 2 - math.log(prior_scale) - 0.5 * LOG_2PI
 
 
@@ -290,7 +294,11 @@ def _expected_log_likelihood(x, y, loc, scale):
 def _quadrature_nodes(x, loc, scale):
     """mu_n, sqrt(v_n), and the trapezoidal rule's nodes t_k and weights for E_{N(0, 1)}."""
     mean, sd = x @ loc, ((x**2) @ scale**2).sqrt()              # (N,)
-    h = min(0.4, 0.7 / max(sd.max().item(), 1e-12))
+    widest = sd.max().item()
+    if widest > MAX_QUADRATURE_SD:
+        raise ValueError(f"q is too wide for the quadrature ELBO: the standard deviation of x_n . z under q reaches "
+                         f"{widest:.3g} (at most {MAX_QUADRATURE_SD:g}); a fit that got there has diverged: lower lr")
+    h = min(0.4, 0.7 / max(widest, 1e-12))
     half = math.ceil(QUADRATURE_RANGE / h)
     t = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device) * h
     return mean, sd, t, h * torch.exp(-0.5 * t**2) / math.sqrt(2 * math.pi)
@@ -520,9 +528,10 @@ def fit(model, *, estimator: str = "reparam", n_samples: int = 16, n_steps: int 
     order each epoch), forms the S-sample estimate of grad_phi ELBO with ``estimator`` (:func:`elbo_gradients`), and
     takes an Adam step (Kingma and Ba 2015: ``torch.optim.Adam``'s update, betas (0.9, 0.999), the fixed learning rate
     ``lr``) on phi = (m, log s). With a fixed step size the iterates keep fluctuating around the optimum, by an amount
-    that shrinks with ``lr`` and with the gradient noise (steps rho_t with sum rho_t = infinity and
-    sum rho_t^2 < infinity, Robbins and Monro's conditions, would make them converge; Adam with a small fixed lr is the
-    common practice).
+    that grows with ``lr`` and with the gradient noise (for plain stochastic gradient ascent, steps eta_t with
+    sum eta_t = infinity and sum eta_t^2 < infinity, Robbins and Monro's conditions, make them converge; for Adam a
+    decaying learning rate carries weaker guarantees). Too large an ``lr`` for a noisy estimator diverges: the run
+    stops with a ValueError when q becomes too wide to evaluate.
 
     Parameters
     ----------
@@ -568,7 +577,8 @@ def fit(model, *, estimator: str = "reparam", n_samples: int = 16, n_steps: int 
     elif batch_scale is not None:
         raise ValueError("batch_scale is the factor on a minibatch's log-likelihood: pass batch_size too, or leave "
                          "batch_scale None")
-    model._scale(None, batch_scale)                                           # checks batch_scale
+    if batch_scale is not None:
+        model._scale(torch.arange(batch_size), batch_scale)                  # checks batch_scale
     init_scale = finite_number(init_scale, "init_scale", 0, strict=True, role="is the starting q's standard deviation")
     eval_every = positive_int(eval_every, "eval_every")
     generator = torch.Generator(device=model.x.device).manual_seed(integer(seed, "seed"))
@@ -633,11 +643,11 @@ def best_mean_field(model, *, max_iter: int = 100, tol: float = 1e-9) -> Fit:
     u_n = x_n . z ~ N(mu_n, v_n) under q, a_n = E_q[sigmoid(u_n)] and b_n = E_q[sigmoid'(u_n)] (by quadrature;
     d/dmu E[softplus(u)] = E[sigmoid(u)], d/dv E[softplus(u)] = E[sigmoid'(u)] / 2),
 
-        dELBO/dm = X^T (y - a) - m / sigma_0^2,   d^2 ELBO/dm^2 = -X^T diag(b) X - I / sigma_0^2 (negative definite),
-        dELBO/ds_i = -s_i (sum_n x_ni^2 b_n + 1 / sigma_0^2) + 1 / s_i.
+        dELBO/dm = X^T (y - a) - m / s_0^2,   d^2 ELBO/dm^2 = -X^T diag(b) X - I / s_0^2 (negative definite),
+        dELBO/ds_i = -s_i (sum_n x_ni^2 b_n + 1 / s_0^2) + 1 / s_i.
 
     Each iteration takes the exact Newton step in m (halved until the ELBO does not decrease), then sets
-    s_i^2 = 1 / (sum_n x_ni^2 b_n + 1 / sigma_0^2), where dELBO/ds_i = 0 for the current b (moved halfway in log s
+    s_i^2 = 1 / (sum_n x_ni^2 b_n + 1 / s_0^2), where dELBO/ds_i = 0 for the current b (moved halfway in log s
     while that would lower the ELBO). It starts at the Laplace approximation's mean with s_i = Lambda_ii^{-1/2}
     (Lambda its precision), the answer that would be exact for a Gaussian posterior.
 
@@ -658,7 +668,7 @@ def best_mean_field(model, *, max_iter: int = 100, tol: float = 1e-9) -> Fit:
     _check_model(model)
     max_iter = positive_int(max_iter, "max_iter")
     tol = finite_number(tol, "tol", 0, strict=True, role="is the stopping threshold on the ELBO's gradient")
-    x, y, sigma0, n = model.x, model.y, model.prior_scale, model.n_data
+    x, y, s0, n = model.x, model.y, model.prior_scale, model.n_data
     start = laplace(model).q
     m, s = start.mean.clone(), start.precision_matrix.diagonal().rsqrt()
     eye = torch.eye(model.z_dim, dtype=x.dtype, device=x.device)
@@ -667,15 +677,15 @@ def best_mean_field(model, *, max_iter: int = 100, tol: float = 1e-9) -> Fit:
     with threads_for(n * model.z_dim**2, x.device):                          # X^T diag(b) X, the largest operation
         for _ in range(max_iter):
             a, b = _sigmoid_moments(x, m, s)
-            grad_m = x.T @ (y - a) - m / sigma0**2
-            grad_log_s = 1 - s**2 * ((x**2).T @ b + 1 / sigma0**2)
+            grad_m = x.T @ (y - a) - m / s0**2
+            grad_log_s = 1 - s**2 * ((x**2).T @ b + 1 / s0**2)
             if max(grad_m.abs().max().item(), grad_log_s.abs().max().item()) / n < tol:
                 converged = True
                 break
-            step = torch.linalg.solve((x.T * b) @ x + eye / sigma0**2, grad_m)
+            step = torch.linalg.solve((x.T * b) @ x + eye / s0**2, grad_m)
             m, elbo = _ascend(lambda t: (m + t * step, s), model, elbo)
             _, b = _sigmoid_moments(x, m, s)
-            log_s_new = -0.5 * torch.log((x**2).T @ b + 1 / sigma0**2)
+            log_s_new = -0.5 * torch.log((x**2).T @ b + 1 / s0**2)
             s, elbo = _ascend(lambda t: (m, torch.exp(s.log() + t * (log_s_new - s.log()))), model, elbo, part=1)
             history["elbo"].append(elbo / n)
     return Fit(q=Independent(Normal(m, s), 1), history=history, converged=converged)
@@ -705,7 +715,7 @@ def laplace(model, *, max_iter: int = 50, tol: float = 1e-10) -> Fit:
     """The Laplace approximation N(z_MAP, (-H)^{-1}) to p(z | x, y), with z_MAP found by Newton's method.
 
     Newton's step uses the exact gradient and Hessian of the (strictly concave) log joint,
-    z <- z + t (-H)^{-1} g, g = X^T (y - sigmoid(X z)) - z / sigma_0^2, H = -X^T diag(p (1 - p)) X - I / sigma_0^2,
+    z <- z + t (-H)^{-1} g, g = X^T (y - sigmoid(X z)) - z / s_0^2, H = -X^T diag(p (1 - p)) X - I / s_0^2,
     with t = 1 halved until log p(y, z) does not decrease (t = 1 near the optimum, where Newton's method converges
     quadratically). The covariance is the inverse of -H at z_MAP, the curvature of -log p(y, z) there.
 
@@ -728,22 +738,22 @@ def laplace(model, *, max_iter: int = 50, tol: float = 1e-10) -> Fit:
     _check_model(model)
     max_iter = positive_int(max_iter, "max_iter")
     tol = finite_number(tol, "tol", 0, strict=True, role="is the stopping threshold on the Newton decrement")
-    x, y, sigma0 = model.x, model.y, model.prior_scale
+    x, y, s0 = model.x, model.y, model.prior_scale
     z = torch.zeros(model.z_dim, dtype=x.dtype, device=x.device)
-    value = _log_likelihood(x, y, z) + _log_prior_terms(z, sigma0).sum()
+    value = _log_likelihood(x, y, z) + _log_prior_terms(z, s0).sum()
     history = {"log_joint": [value.item()], "newton_decrement": []}
     with threads_for(model.n_data * model.z_dim**2, x.device):              # X^T D X, the largest operation
-        z, converged = _newton(x, y, sigma0, z, value, history, max_iter, tol)
-    covariance = torch.cholesky_inverse(torch.linalg.cholesky(-_hessian(x, z, sigma0)))
+        z, converged = _newton(x, y, s0, z, value, history, max_iter, tol)
+    covariance = torch.cholesky_inverse(torch.linalg.cholesky(-_hessian(x, z, s0)))
     return Fit(q=MultivariateNormal(z, covariance_matrix=0.5 * (covariance + covariance.T)), history=history,
                converged=converged)
 
 
-def _newton(x, y, sigma0, z, value, history, max_iter, tol):
+def _newton(x, y, s0, z, value, history, max_iter, tol):
     """Newton's method with step halving on log p(y, z) from z; appends to ``history``; returns (z, converged)."""
     for _ in range(max_iter):
-        g = _grad_log_joint(x, y, z, sigma0, 1.0)
-        chol = torch.linalg.cholesky(-_hessian(x, z, sigma0))
+        g = _grad_log_joint(x, y, z, s0, 1.0)
+        chol = torch.linalg.cholesky(-_hessian(x, z, s0))
         step = torch.cholesky_solve(g[:, None], chol)[:, 0]                   # (-H)^{-1} g, an ascent direction
         decrement = 0.5 * (g @ step).item()
         history["newton_decrement"].append(decrement)
@@ -752,7 +762,7 @@ def _newton(x, y, sigma0, z, value, history, max_iter, tol):
         t = 1.0
         while True:
             candidate = z + t * step
-            new_value = _log_likelihood(x, y, candidate) + _log_prior_terms(candidate, sigma0).sum()
+            new_value = _log_likelihood(x, y, candidate) + _log_prior_terms(candidate, s0).sum()
             if new_value >= value or t < 1e-10:
                 break
             t /= 2

@@ -106,6 +106,9 @@ register(Exercise(
                 "B points, and q(pi) forgets all but one mini-batch's worth of data."),
         Mistake(lambda a, r, a0, n, eta: (1 - eta) * a + eta * n / r.shape[0] * (a0 + r.sum(axis=0)),
                 "Only the data's counts are scaled by N / B; the prior alpha_0 enters once, not once per mini-batch."),
+        Mistake(lambda a, r, a0, n, eta: eta * a + (1 - eta) * (a0 + n / r.shape[0] * r.sum(axis=0)),
+                "eta and 1 - eta are swapped: the step size eta multiplies the new target alpha_hat, and the old alpha "
+                "keeps the weight 1 - eta (eta = 1 replaces alpha by alpha_hat, as CAVI's global step does)."),
         Mistake(lambda a, r, a0, n, eta: a + eta * (a0 + n / r.shape[0] * r.sum(axis=0)),
                 "The step moves alpha towards alpha_hat: alpha + eta (alpha_hat - alpha) = (1 - eta) alpha + eta "
                 "alpha_hat. Adding eta alpha_hat without the -eta alpha makes alpha grow without bound."),
@@ -215,6 +218,11 @@ register(Exercise(
         Mistake(lambda ll, lp, lq, e, s: (ll[:, None] + lp - lq) * e * s,
                 "The score of N(m_i, s_i^2) in m_i is (z_i - m_i) / s_i^2 = eps_i / s_i: you multiplied by s_i "
                 "instead of dividing (s_i eps_i = z_i - m_i is the numerator)."),
+        Mistake(lambda ll, lp, lq, e, s: (ll[:, None] - lq) * e / s,
+                "You left out log p(z_i). It involves z_i, and without it the estimate loses the prior's pull "
+                "-m_i / s_0^2 on the mean: it is biased."),
+        Mistake(lambda ll, lp, lq, e, s: (ll[:, None] + lp - lq) * e / s**2,
+                "eps_i / s_i^2 mixes the two forms of the score: (z_i - m_i) / s_i^2 = s_i eps_i / s_i^2 = eps_i / s_i."),
         Mistake(lambda ll, lp, lq, e, s: (ll[:, None] + lp - lq) * (e**2 - 1),
                 "eps_i^2 - 1 is the score of log s_i. The exercise asks for the gradient with respect to the mean "
                 "m_i, whose score is eps_i / s_i."),
@@ -227,8 +235,11 @@ register(Exercise(
                 "multiplies it by the score of m_i, (z_i - m_i)/s_i^2 = eps_i/s_i. The dropped terms R_i = sum_{i'"
                 " != i} [log p(z_i') - log q_i'(z_i')] depend only on the other coordinates, which the factorised q "
                 "makes independent of z_i, so E[R_i eps_i / s_i] = E[R_i] E[eps_i] / s_i = 0: the estimate stays "
-                "unbiased. In the chapter's variance identity its gain is Var[R_i] E[h_i^2] plus a covariance "
-                "through the likelihood; with s = 0.1 near the optimum Var[R_i] is about 15 nats^2 against a log-"
-                "likelihood that varies by less than 1 nat^2 under q, so the estimate's variance falls to about "
-                "an eighth. Averaged over many samples on the chapter's model, rao_blackwell_score(...).mean(0) /"
-                " N agrees with blackbox.exact_elbo_gradient(model, q)['loc'] within its standard errors.")))
+                "unbiased. It is not a conditional expectation of the plain estimator, so it is not guaranteed to "
+                "have lower variance. Without a baseline its variance falls mostly because f_i's mean (about -34 "
+                "nats at the Laplace mean with s = 0.1) is smaller than f's (about -95): the plain estimator's "
+                "variance is dominated by E[f]^2 E[h_i^2], so the ratio is about (34/95)^2, an eighth. With control "
+                "variates on both sides, the chapter's variance identity applies: dropping R_i removes "
+                "Var[R_i] E[h_i^2] (about 15 nats^2 there) but changes a covariance through the likelihood, and at the "
+                "optimal q* the two together make it worse. Averaged over many samples at the start, "
+                "rao_blackwell_score(...).mean(0) /"" N agrees with blackbox.exact_elbo_gradient(model, q)['loc'] within its standard errors.")))

@@ -12,7 +12,12 @@ One module per idea of the book (CONTRIBUTING.md says where new code goes and wh
 - :mod:`vitools.bernoulli_mixture` the mixture of Bernoullis of the hidden-pixels example
 - :mod:`vitools.variational_em`   variational EM for the linear-Gaussian model (chapter 3)
 - :mod:`vitools.estimators`       score-function and pathwise gradients, baselines (chapter 4)
+- :mod:`vitools.meanfield`        mean-field VI for the Bayesian Gaussian mixture: CAVI, stochastic VI (chapter 5)
+- :mod:`vitools.blackbox`         black-box VI for Bayesian logistic regression (chapter 5)
 - :mod:`vitools.vae`              the variational autoencoder, its conditional and linear versions
+- :mod:`vitools.objectives`       training objectives (ELBO, L_K) and their gradient estimators: path derivative, DReG
+- :mod:`vitools.flows`            normalising-flow posteriors: planar layers and the flow VAE
+- :mod:`vitools.aggregate`        the aggregate posterior, mutual information and active units
 - :mod:`vitools.examples`         the book's own examples: targets, test functions, set-ups, baselines
 - :mod:`vitools.results`          ``Fit``, the result type of every optimiser
 - :mod:`vitools.exercises`        exercises with ``check`` / ``hint`` / ``solution``

@@ -29,7 +29,7 @@ import torch
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 from torch.nn import functional as F
 
-from vitools import bounds
+from vitools import bounds, objectives
 from vitools._validate import distribution_checks_off, finite_number, float_tensor, integer, positive_int
 from vitools.lvm import LinearGaussianLVM
 from vitools.results import Fit
@@ -179,6 +179,21 @@ class _GaussianLatentModel(torch.nn.Module):
             terms = self._encoder_elbo_terms(x, y)
             _beta_loss(terms, beta, pixel_weight).backward()
         return terms["elbo"].detach().sum()
+
+    def _local_parameters(self, x: torch.Tensor, y) -> list:
+        """The encoder's q(z | x) as per-row tensors that :func:`refine_posterior` optimises: [m, log s]."""
+        q = self.encoder(x, y=y).base_dist
+        return [q.loc, q.scale.log()]
+
+    def _posterior(self, params: list) -> Distribution:
+        """The q(z | x) that ``_local_parameters`` describes: N(m, diag(exp(log s)^2))."""
+        mean, log_std = params
+        return Independent(Normal(mean, log_std.exp()), 1)
+
+    def _elbo_at_noise(self, x: torch.Tensor, q: Distribution, eps: torch.Tensor, y) -> torch.Tensor:
+        """log p(x | z) - KL(q || p(z)) at z = m + s * eps, for noise ``eps`` of shape (S, N, L): shape (S, N)."""
+        z = q.base_dist.loc + q.base_dist.scale * eps
+        return self.decoder(z, y=y).log_prob(x) - bounds.kl_to_prior(q, self.prior)
 
     def _check_q(self, q, n: int):
         if not isinstance(q, Distribution) or q.event_shape != (self.z_dim,) or q.batch_shape not in ((), (n,)):
@@ -452,9 +467,9 @@ def _beta_loss(terms: dict, beta: float, pixel_weight: float = 1.0) -> torch.Ten
 
 
 def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, y_train=None,
-          beta: float = 1.0, x_test=None, y_test=None, progress: bool = False, pixel_reduction: str = "sum",
-          callback=None) -> Fit:
-    """Fit a VAE by Adam on its loss (one-sample ELBO, KL weighted by ``beta``) over shuffled mini-batches.
+          beta=1.0, x_test=None, y_test=None, progress: bool = False, pixel_reduction: str = "sum",
+          callback=None, objective=None) -> Fit:
+    """Fit a VAE by Adam on its loss (one-sample ELBO, KL weighted by ``beta``, or ``objective``) over shuffled mini-batches.
 
     Calls ``torch.manual_seed(seed)`` first (so the reparameterisation noise repeats) and shuffles
     with a ``torch.Generator`` seeded by ``seed``: the same model initialisation and seed give the same
@@ -471,8 +486,9 @@ def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e
     seed : int
     y_train, y_test : LongTensor, optional
         Labels, given exactly when the model is conditional.
-    beta : float
-        Weight of the KL term in the loss (beta-VAE); the recorded ELBOs always use beta = 1.
+    beta : float or callable
+        Weight of the KL term in the loss (beta-VAE), or a schedule ``beta(epoch)`` (epoch = 1, 2, ...), e.g.
+        :func:`vitools.objectives.kl_warmup`; the recorded ELBOs always use beta = 1.
     x_test : tensor, shape (M, D), optional
         Evaluated (one sample per point, no gradient) after each epoch.
     progress : bool
@@ -484,18 +500,30 @@ def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e
         up to a constant factor that Adam's steps (nearly) ignore. The recorded ELBOs are unaffected.
     callback : callable, optional
         Called as ``callback(epoch, model)`` after each epoch (epoch = 1, 2, ...), e.g. to record parameters.
+    objective : vitools.objectives.ELBO or IWAE, optional
+        The bound and gradient estimator to train on (autograd); None: the one-sample ELBO with its KL in
+        closed form (``ELBO()``, with hand-written gradients for :class:`VAE`). Needs ``pixel_reduction="sum"``.
 
     Returns
     -------
     Fit
         ``model``: the trained model (the same object, trained in place); ``history``: ``train_elbo``, per
-        epoch, the mean ELBO per data point over the epoch's batches (taken during training, as the
-        parameters change); ``test_elbo``, per epoch, the mean test ELBO (empty without ``x_test``);
-        ``seconds``, wall time per epoch. ``converged`` is None (a fixed number of epochs).
+        epoch, the mean bound per data point over the epoch's batches (taken during training, as the
+        parameters change): the ELBO, or L_K for an ``IWAE`` objective; ``test_elbo``, per epoch, the mean
+        test ELBO (one sample per image; empty without ``x_test``); ``seconds``, wall time per epoch.
+        ``converged`` is None (a fixed number of epochs).
     """
     _check_model(model)
     n_epochs, batch_size = positive_int(n_epochs, "n_epochs"), positive_int(batch_size, "batch_size")
-    lr, beta, seed = _as_lr(lr), _as_beta(beta), integer(seed, "seed")
+    lr, seed = _as_lr(lr), integer(seed, "seed")
+    schedule = beta if callable(beta) else (lambda epoch, value=_as_beta(beta): value)
+    if objective is not None:
+        if not isinstance(objective, objectives._Objective):
+            raise TypeError(f"objective must be vitools.objectives.ELBO(...) or IWAE(...) or None, got "
+                            f"{type(objective).__name__}")
+        if pixel_reduction != "sum":
+            raise ValueError("pixel_reduction='mean' is the default objective's demonstration of a slip; with an "
+                             "objective the loss is its bound: leave pixel_reduction='sum'")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     if pixel_reduction not in ("sum", "mean"):
@@ -524,8 +552,12 @@ def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e
         x_shuffled = x_train[order].split(batch_size)          # one gather per epoch; the batches are views
         y_shuffled = (None,) * len(x_shuffled) if y_train is None else y_train[order].split(batch_size)
         elbo_sum = torch.zeros((), device=device)               # summed on the device: no per-step sync
+        beta_now = _as_beta(schedule(epoch))
         for xb, yb in zip(x_shuffled, y_shuffled):
-            elbo_sum += model._loss_gradients(xb, yb, beta, pixel_weight)
+            if objective is None:
+                elbo_sum += model._loss_gradients(xb, yb, beta_now, pixel_weight)
+            else:
+                elbo_sum += _objective_gradients(model, objective, xb, yb, beta_now)
             optimiser.step()
         history["train_elbo"].append(elbo_sum.item() / n)
         if x_test is not None:
@@ -540,6 +572,15 @@ def train(model, x_train, *, n_epochs: int, batch_size: int = 64, lr: float = 1e
     if bar is not None:
         bar.close()
     return Fit(model=model, history=history)
+
+
+def _objective_gradients(model, objective, x: torch.Tensor, y, beta: float) -> torch.Tensor:
+    """Set ``.grad`` to minus the objective's surrogate gradient on a batch; return the batch's summed bound, detached."""
+    model.zero_grad()
+    with torch.enable_grad(), distribution_checks_off():
+        value, bound = objective.surrogate(model, x, y=y, beta=beta)
+        (-value).backward()
+    return bound.sum()
 
 
 def _progress_bar(total: int):
@@ -586,21 +627,21 @@ def refine_posterior(model, x, *, n_steps: int = 300, lr: float = 0.05, n_sample
 
 
 def _refine(model, x, y, checkpoints, lr: float, n_samples: int):
-    """Adam on each q_n's ELBO from the encoder's output; the q after each number of steps in ``checkpoints``."""
+    """Adam on each q_n's ELBO from the encoder's output (the model's ``_local_parameters``); the q after each number
+    of steps in ``checkpoints``."""
     with torch.no_grad():
-        start = model.encoder(x, y=y).base_dist
-    mean = start.loc.clone().requires_grad_()
-    log_std = start.scale.log().requires_grad_()
-    optimiser = torch.optim.Adam([mean, log_std], lr=lr)
+        params = [p.clone().requires_grad_() for p in model._local_parameters(x, y)]
+    optimiser = torch.optim.Adam(params, lr=lr)
     history, snapshots = [], []
     with distribution_checks_off():   # the inputs were checked once, by the caller
         for step in range(checkpoints[-1] + 1):
             if step in checkpoints:
-                snapshots.append(Independent(Normal(mean.detach().clone(), log_std.detach().exp()), 1))
+                snapshots.append(model._posterior([p.detach().clone() for p in params]))
             if step == checkpoints[-1]:
                 break
-            elbo = model._elbo_core(x, Independent(Normal(mean, log_std.exp()), 1), n_samples, y)["elbo"]
-            mean.grad, log_std.grad = torch.autograd.grad(-elbo.sum(), [mean, log_std])
+            elbo = model._elbo_core(x, model._posterior(params), n_samples, y)["elbo"]
+            for p, g in zip(params, torch.autograd.grad(-elbo.sum(), params)):
+                p.grad = g
             optimiser.param_groups[0]["lr"] = lr / (1 + step / 100)   # shrinking steps: their noise dies out
             optimiser.step()
             history.append(elbo.detach().mean())
@@ -677,10 +718,7 @@ def gap_estimates(model, x, *, n_steps_grid=(0, 10, 100, 1000), n_samples_grid=(
         eps = torch.randn(n_eval, n, model.z_dim, dtype=x.dtype, device=x.device)
         per_sample = []
         for q in snapshots:
-            m, s = q.base_dist.loc, q.base_dist.scale
-            kl = bounds.kl_to_prior(q, model.prior)
-            rec = torch.cat([model.decoder(m + s * e, y=y).log_prob(x) for e in eps.split(chunk)])
-            per_sample.append((rec - kl).double())                     # (n_eval, N)
+            per_sample.append(torch.cat([model._elbo_at_noise(x, q, e, y) for e in eps.split(chunk)]).double())  # (n_eval, N)
         elbo = torch.stack([v.mean() for v in per_sample])
         elbo_se = torch.stack([(v.var(0) / n_eval).sum().sqrt() / n for v in per_sample])
         diff_se = torch.stack([torch.stack([((b - a).var(0) / n_eval).sum().sqrt() / n for a in per_sample])

@@ -17,6 +17,6 @@ shows come from the notebooks' order, through ``numbers.json`` (``python tools/e
 """
 
 from vitools.exercises._core import KINDS, Exercise, Feedback, Mistake, all_exercises, exercise
-from vitools.exercises import chapter1, chapter2, chapter3, chapter4, chapter5, chapter6  # noqa: F401  (registers the chapters' exercises)
+from vitools.exercises import chapter1, chapter2, chapter3, chapter4, chapter5, chapter6, chapter7  # noqa: F401  (registers the chapters' exercises)
 
 __all__ = ["Exercise", "Feedback", "Mistake", "KINDS", "exercise", "all_exercises"]

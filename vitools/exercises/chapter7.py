@@ -255,9 +255,10 @@ register(Exercise(
                 "So the KL that the ELBO charges on average pays for two things. The mutual information is "
                 "information about x carried by z, which the decoder needs: a code that says nothing about x has "
                 "I = 0 (a = 0, posterior collapse). The marginal KL is pure cost: the mismatch between the aggregate "
-                "posterior, where the decoder is trained, and the prior, where new samples are drawn; when it is "
-                "large, prior samples land in regions that no encoding visits and the decoder has never been trained "
-                "on. Here it vanishes when a^2 Var(x) + s^2 = 1, so the best encoder for a given information content "
+                "posterior, where the decoder is trained, and the prior, where new samples are drawn. It is an "
+                "average under q̄(z), so it says that the two differ rather than where the prior's draws land; the "
+                "share of prior mass in regions no encoding visits is measured from the other side, by KL(p || q̄) or "
+                "by the fraction of prior draws where q̄(z) is small. Here it vanishes when a^2 Var(x) + s^2 = 1, so the best encoder for a given information content "
                 "matches q̄(z) to the prior. As s -> 0 (a ≠ 0), the average KL and the mutual information both grow "
                 "like -log s without bound, while the marginal KL tends to the finite 1/2 (a^2 Var(x) - 1 - "
                 "log(a^2 Var(x))): a noiseless code of a continuous x carries unboundedly many nats. With N data "
@@ -282,7 +283,8 @@ register(Exercise(
     mistakes=[
         Mistake(lambda g: np.abs(g.mean(axis=0)) / g.std(axis=0),
                 "You used the standard deviation with ddof=0, which divides by N_rep instead of N_rep - 1. With N_rep = 5 "
-                "draws that makes it sqrt(4/5) times too small; pass ddof=1 for the unbiased variance."),
+                "draws that makes the standard deviation sqrt(4/5) times too small and the SNR sqrt(5/4) times too "
+                "large; pass ddof=1 for the unbiased variance."),
         Mistake(lambda g: np.abs(g.mean(axis=0)) / g.var(axis=0, ddof=1),
                 "You divided by the variance; the SNR divides by the standard deviation, so that it does not change "
                 "when the gradient is rescaled."),
@@ -308,5 +310,5 @@ register(Exercise(
                 "it by sqrt(N_rep), but for the IWAE encoder gradient Rainforth et al. (2018) show that it falls like "
                 "1 / sqrt(K) as the number K of importance samples grows: a tighter bound with a noisier encoder "
                 "gradient. DReG's w~_k^2-weighted path estimator removes the score-function part responsible, and "
-                "its SNR does not fall with K (in the chapter's measurement it rises, then levels off)."),
+                "its SNR does not fall with K (in the chapter's measurement it rises with K)."),
 ))

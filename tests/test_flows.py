@@ -299,3 +299,18 @@ def test_iwae_bound_with_a_flow_encoder(trained_flow, digits):
     assert abs(ones.mean().item() - elbo) < 5 * ones.std().item() / math.sqrt(40) + 0.02
     assert big.shape == (30,) and torch.all(torch.isfinite(big))
     assert big.mean().item() > elbo + 0.02
+
+
+def test_the_elbo_at_fixed_noise_is_the_flows_elbo(trained_flow, digits):
+    """gap_estimates' common-random-numbers ELBO (the flow applied to m + s * eps by hand, log-determinants
+    subtracted) against model.elbo (TransformedDistribution's rsample and cached log_prob): equal in expectation."""
+    model, _ = trained_flow
+    x = digits[2][:6]
+    torch.manual_seed(3)
+    with torch.no_grad():
+        q = model.encoder(x)
+        by_noise = model._elbo_at_noise(x, q, torch.randn(4000, 6, model.z_dim), None).double()   # (S, N)
+        by_library = torch.stack([model.elbo(x, q) for _ in range(4000)]).double()
+    diff = by_noise.mean(0) - by_library.mean(0)
+    se = ((by_noise.var(0) + by_library.var(0)) / 4000).sqrt()
+    assert torch.all(diff.abs() < 4 * se), (diff, se)

@@ -107,7 +107,7 @@ def answer():
 
 
 def exercise_with(**changes):
-    arguments = dict(key="draft", title="t", reference=answer, chapter=9, kind="Coding", stars=1)
+    arguments = dict(key="draft", title="t", reference=answer, chapter=9, kind="Coding", stars=1, minutes=5)
     arguments.update(changes)
     key, title, reference = arguments.pop("key"), arguments.pop("title"), arguments.pop("reference")
     return Exercise(key, title, reference, **arguments)

@@ -178,7 +178,7 @@ def test_the_reference_and_each_mistake_are_evaluated_once():
         return wrapper
 
     probes = [(1.0,), (2.0,)]
-    ex = Exercise("counted-calls", "t", counted("reference", lambda x: 2 * x), chapter=1, kind="Coding", stars=1,
+    ex = Exercise("counted-calls", "t", counted("reference", lambda x: 2 * x), chapter=1, kind="Coding", stars=1, minutes=5,
                   probes=probes, mistakes=[Mistake(counted("three", lambda x: 3 * x), "three"),
                                            Mistake(counted("four", lambda x: 4 * x), "four")])
     assert ex.check(lambda x: 2 * x).passed

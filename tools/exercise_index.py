@@ -185,7 +185,7 @@ def {function}():
 
 register(Exercise(
     {key!r}, {title!r}, {function},
-    chapter={chapter}, kind={kind!r}, stars={stars},
+    chapter={chapter}, kind={kind!r}, stars={stars}, minutes={15 * stars},
     mistakes=[],          # Mistake(make, message) for each typical wrong answer, make with the reference's signature
     hints=[],
     discussion="",        # Markdown shown by solution() above the reference's code
@@ -207,7 +207,7 @@ def new(chapter: int, key: str, title: str, kind: str, stars: int, function: str
     from vitools.exercises import Exercise
 
     try:
-        Exercise(key, title, lambda: None, chapter=chapter, kind=kind, stars=stars)     # the checks register makes
+        Exercise(key, title, lambda: None, chapter=chapter, kind=kind, stars=stars, minutes=5)     # the checks register makes
     except (TypeError, ValueError) as err:
         raise SystemExit(f"--{err}") from None
     function = function or key.replace("-", "_")

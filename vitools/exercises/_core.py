@@ -157,6 +157,19 @@ class Exercise:
         One of :data:`KINDS`: ``"Derivation"``, ``"Coding"`` or ``"Exploration"``.
     stars : int
         1 (short) or 2 (needs a derivation or an experiment); the book shows ★ or ★★.
+    minutes : int
+        About how long a student who has read the chapter needs, in minutes (shown in the exercise index).
+    graded_probes : sequence of tuple, optional
+        For a function answer: argument tuples, other than ``probes``, on which an assignment's hidden tests
+        evaluate it (``tools/assignment.py``). They never reach a student: the student package holds only the
+        outputs on ``probes``.
+    points, written_points : int, optional
+        An assignment's points for the automatically graded answer and for the written part graded by hand.
+        By default an answer that can be graded automatically (a function, or an ``accept`` property) earns
+        ``2 * stars``; a derivation's written part ``stars``; a number read off an experiment, which a checker
+        cannot keep secret, is graded by hand only, ``2 * stars``.
+    time_limit : float
+        Seconds a student's answer may run in :meth:`check` before the check stops it.
 
     The reference's outputs, and each mistake's, are computed once, at the first :meth:`check` that needs
     them, and kept.
@@ -165,7 +178,8 @@ class Exercise:
     def __init__(self, key: str, title: str, reference: Callable, *, chapter: int, kind: str, stars: int,
                  mistakes: Sequence[Mistake] = (), checks: Sequence[Callable] = (), hints: Sequence[str] = (),
                  discussion: str = "", probes: Sequence[tuple] | None = None, accept: Callable | None = None,
-                 rtol: float = 1e-6, atol: float = 1e-8):
+                 rtol: float = 1e-6, atol: float = 1e-8, minutes: int, graded_probes: Sequence[tuple] | None = None,
+                 points: int | None = None, written_points: int | None = None, time_limit: float = 10.0):
         _check_key(key, "key")
         if isinstance(chapter, bool) or not isinstance(chapter, int):
             raise TypeError(f"chapter must be an int, the chapter's number, got {chapter!r}")
@@ -188,6 +202,18 @@ class Exercise:
         if accept is not None:
             function(accept, "accept", "a function accept(value) -> message or None")
         rtol, atol = finite_number(rtol, "rtol", 0), finite_number(atol, "atol", 0)
+        minutes = _count(minutes, "minutes", 1)
+        if graded_probes is not None:
+            if probes is None:
+                raise ValueError("graded_probes are for a function answer: give probes too, or leave graded_probes out")
+            graded_probes = _sequence_of(graded_probes, "graded_probes", lambda a: isinstance(a, tuple), "argument tuples")
+        gradable = probes is not None or accept is not None
+        points = (2 * stars if gradable else 0) if points is None else _count(points, "points", 0)
+        if written_points is None:
+            written_points = (stars if kind == "Derivation" else 0) if gradable else 2 * stars
+        written_points = _count(written_points, "written_points", 0)
+        self.minutes, self.graded_probes, self.points, self.written_points = minutes, graded_probes, points, written_points
+        self.time_limit = finite_number(time_limit, "time_limit", 0, strict=True)
         self.key, self.title, self.chapter, self.kind, self.stars = key, title, chapter, kind, stars
         self.reference, self.mistakes, self.checks = reference, tuple(mistakes), tuple(checks)
         self.hints, self.discussion, self.probes, self.accept = tuple(hints), discussion, probes, accept
@@ -336,6 +362,14 @@ def _check_key(key, name: str):
     if key.startswith("ex-"):
         raise ValueError(f"{name} must not start with \"ex-\": the book's label adds that prefix (ex-{key[3:]}); "
                          f"pass {key[3:]!r}")
+
+
+def _count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
 
 
 def _sequence_of(values, name: str, ok, what: str) -> tuple:

@@ -3,7 +3,8 @@
 import numpy as np
 
 from vitools.data import eye_colour_table
-from vitools.exercises._core import Exercise, Feedback, Mistake, all_finite, register, sums_to_one
+from vitools.exercises._checks import finite_for_every_W, one_of_the_widths, OneOfTheWidths, PROPOSAL_WIDTHS
+from vitools.exercises._core import Exercise, Mistake, all_finite, register, sums_to_one
 from vitools.marginal import condition_on, normalise, sum_out
 
 # Every reference solution imports what it uses inside its body: solution() prints the function's source, and a
@@ -24,7 +25,7 @@ def posterior_given_green():
 _GREEN = 2
 register(Exercise(
     "posterior-green-eyes", "Which nationality, given green eyes?", posterior_given_green,
-    chapter=1, kind="Coding", stars=1,
+    chapter=1, kind="Coding", stars=1, minutes=15,
     mistakes=[
         Mistake(lambda: eye_colour_table()[0][_GREEN],
                 "This is the row p(x = green, z) of the joint table, not the posterior: "
@@ -66,17 +67,9 @@ def _log_normal(x, mean, variance):
     return -0.5 * np.log(2 * np.pi * variance) - (x - mean) ** 2 / (2 * variance)
 
 
-def _finite_for_every_W(value):
-    if not np.all(np.isfinite(value)):
-        return ("Your function returns NaN or inf for some inputs (the test inputs include a negative W, "
-                "W = -1.2). The variance of x must be positive for every W and sigma: check that W enters "
-                "squared, W**2, and sigma as sigma**2.")
-    return None
-
-
 register(Exercise(
     "evidence-linear-gaussian-1d", "The evidence of a one-dimensional linear-Gaussian model", log_marginal_1d,
-    chapter=1, kind="Derivation", stars=2,
+    chapter=1, kind="Derivation", stars=2, minutes=30,
     probes=[(0.3, 2.0, -1.0, 0.5), (1.7, 0.5, 0.2, 1.5), (-2.0, -1.2, 0.7, 0.3), (4.0, 3.0, 1.0, 2.0)],
     mistakes=[
         Mistake(lambda x, W, b, s: _log_normal(x, b, W**2 + s),
@@ -108,7 +101,7 @@ register(Exercise(
                 "Wrong sign: this is -log p(x). A log-density is -1/2 log(2 pi v) minus the squared "
                 "distance over 2v."),
     ],
-    checks=[_finite_for_every_W],
+    checks=[finite_for_every_W],
     hints=["x is a sum of independent Gaussians, W z and sigma * eps, plus the constant b.",
            "A sum of independent Gaussians is Gaussian: add the means and add the variances."],
     discussion=("Write x = W z + b + sigma eps with z, eps independent standard normals. Then x is "
@@ -130,7 +123,7 @@ def log_mean_exp(log_w):
 
 register(Exercise(
     "log-mean-exp", "Average weights that live in log space", log_mean_exp,
-    chapter=1, kind="Coding", stars=2,
+    chapter=1, kind="Coding", stars=2, minutes=30,
     probes=[(np.array([0.0, 1.0, 2.0]),), (np.array([-1000.0, -1001.0, -1002.5]),),
             (np.array([800.0, 799.0, 10.0]),), (np.array([-3.2]),)],
     mistakes=[
@@ -163,7 +156,7 @@ def n_terms(n_hidden, n_components):
 
 register(Exercise(
     "hidden-pixel-sum-cost", "The cost of summing out hidden pixels", n_terms,
-    chapter=1, kind="Derivation", stars=1,
+    chapter=1, kind="Derivation", stars=1, minutes=15,
     probes=[(1, 1), (3, 2), (10, 10), (32, 10)],
     mistakes=[
         Mistake(lambda h, c: 2**h, "You counted the hidden configurations but forgot the component: "
@@ -190,9 +183,6 @@ register(Exercise(
 ))
 
 # ---------------------------------------------------------------- proposal-width
-
-PROPOSAL_WIDTHS = (0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)   # the slider's widths kappa
-
 
 def best_proposal_width():
     import torch
@@ -222,34 +212,10 @@ _NARROW = ("A proposal narrower than the posterior rarely visits the posterior's
 _WIDE = ("Wider than the posterior is safe (the weights stay bounded) but wastes samples where p(z | x) is "
          "small. Look at the spread for every width.")
 
-class _OneOfTheWidths(Exercise):
-    """Exercise `proposal-width`: the answer is a number, one of PROPOSAL_WIDTHS (a string such as "1" is refused by
-    Exercise.check, as in every exercise)."""
-
-    def check(self, answer):
-        if callable(answer) or answer is None or answer is Ellipsis or isinstance(answer, (str, bytes)):
-            return super().check(answer)
-        try:
-            one_number = not isinstance(answer, bool) and np.asarray(answer, dtype=float).shape == ()
-        except (TypeError, ValueError):
-            one_number = False
-        if not one_number:
-            return Feedback(False, f"Your answer is a {type(answer).__name__}; give one width as a number, "
-                                   f"one of {', '.join(map(str, PROPOSAL_WIDTHS))}.")
-        return super().check(answer)
-
-
-def _one_of_the_widths(value):
-    if not np.any(np.isclose(value, PROPOSAL_WIDTHS)):
-        return (f"{float(value):g} is not one of the options: pick one of the slider's widths, "
-                f"{', '.join(map(str, PROPOSAL_WIDTHS))}.")
-    return None
-
-
-register(_OneOfTheWidths(
+register(OneOfTheWidths(
     "proposal-width", "How wide should the proposal be?", best_proposal_width,
-    chapter=1, kind="Exploration", stars=2,
-    checks=[_one_of_the_widths],
+    chapter=1, kind="Exploration", stars=2, minutes=30,
+    checks=[one_of_the_widths],
     mistakes=[Mistake(lambda width=width: width, _NARROW) for width in PROPOSAL_WIDTHS if width < 1]
              + [Mistake(lambda width=width: width, _WIDE) for width in PROPOSAL_WIDTHS if width > 1],
     hints=["Run the experiment: for each width kappa, repeat the K = 10 estimate a few hundred times and "

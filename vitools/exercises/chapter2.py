@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from vitools.divergences import fit_gaussian, kl_discrete
+from vitools.divergences import fit_gaussian
 from vitools.examples import two_mode_target
+from vitools.exercises._checks import three_distributions, violates_triangle
 from vitools.exercises._core import Exercise, Mistake, all_finite, register
 
 # ---------------------------------------------------------------- kl-two-gaussians
@@ -17,7 +18,7 @@ def kl_normal(m, s, mu, sd_p):
 
 register(Exercise(
     "kl-two-gaussians", "The KL divergence between two Gaussians", kl_normal,
-    chapter=2, kind="Derivation", stars=2,
+    chapter=2, kind="Derivation", stars=2, minutes=30,
     probes=[(0.0, 1.0, 0.0, 1.0), (1.0, 0.5, 0.3, 1.7), (-2.0, 2.0, 1.0, 0.8), (0.5, 3.0, 0.5, 1.0)],
     mistakes=[
         Mistake(lambda m, s, mu, sd_p: kl_normal(mu, sd_p, m, s),
@@ -65,7 +66,7 @@ def reverse_fit_mean():
 
 register(Exercise(
     "reverse-fit-mean", "Where does the reverse fit go?", reverse_fit_mean, atol=0.1, rtol=0.0,
-    chapter=2, kind="Exploration", stars=1,
+    chapter=2, kind="Exploration", stars=1, minutes=15,
     mistakes=[
         Mistake(lambda: 3.5,
                 "That is the nearer mode, +3.5, which is where a start at m = 1.5 or beyond would end. From m = 1 "
@@ -101,7 +102,7 @@ def kl_bernoulli(mu1, mu2):
 
 register(Exercise(
     "kl-two-coins", "The KL divergence between two coins", kl_bernoulli,
-    chapter=2, kind="Coding", stars=1,
+    chapter=2, kind="Coding", stars=1, minutes=15,
     probes=[(0.3, 0.6), (0.9, 0.5), (0.5, 0.5), (0.05, 0.2)],
     mistakes=[
         Mistake(lambda mu1, mu2: kl_bernoulli(mu2, mu1),
@@ -128,28 +129,10 @@ def triangle_counterexample():
     return np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])   # p, q, r: q lies between p and r
 
 
-def _three_distributions(value):
-    if value.ndim != 2 or value.shape[0] != 3 or value.shape[1] < 2:
-        return "Give three distributions over the same outcomes, as an array of shape (3, n) with n >= 2 outcomes."
-    if np.any(value < 0) or not np.allclose(value.sum(axis=1), 1.0, atol=1e-6):
-        return "Each of the three rows must be a probability distribution: non-negative and summing to 1."
-    return None
-
-
-def _violates_triangle(value):
-    p, q, r = value
-    direct, via_q = kl_discrete(p, r), kl_discrete(p, q) + kl_discrete(q, r)
-    if direct > via_q:
-        return None
-    return (f"For your p, q, r: KL(p || r) = {direct:.3f} is not larger than KL(p || q) + KL(q || r) = "
-            f"{via_q:.3f}, so this triple satisfies the triangle inequality. Try p and r near opposite "
-            f"corners of the simplex with q halfway between them.")
-
-
 register(Exercise(
     "kl-not-a-distance", "KL is not a distance", triangle_counterexample,
-    chapter=2, kind="Derivation", stars=2,
-    checks=[_three_distributions], accept=_violates_triangle,
+    chapter=2, kind="Derivation", stars=2, minutes=30,
+    checks=[three_distributions], accept=violates_triangle,
     hints=["A distance would satisfy dist(p, r) <= dist(p, q) + dist(q, r) for every q.",
            "Two outcomes are enough. Put p = (0.9, 0.1), r = (0.1, 0.9), and try q in between."],
     discussion=("With p = (0.9, 0.1), q = (0.5, 0.5), r = (0.1, 0.9): KL(p || r) = 0.8 log 9 = 1.76, while "
@@ -167,7 +150,7 @@ def entropy_from_variance(variance):
 
 register(Exercise(
     "gaussian-entropy-from-variance", "Entropy of a Gaussian from its variance", entropy_from_variance,
-    chapter=2, kind="Derivation", stars=1,
+    chapter=2, kind="Derivation", stars=1, minutes=15,
     probes=[(1.0,), (0.01,), (4.0,), (1 / (2 * np.pi * np.e),)],
     mistakes=[
         Mistake(lambda variance: 0.5 * np.log(2 * np.pi * np.e * variance**2),

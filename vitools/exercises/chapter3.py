@@ -19,7 +19,7 @@ _RESP = (np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.25, 0.25, 0.5], [0.6, 0.
 
 register(Exercise(
     "m-step-weights", "The M-step for the mixing weights", m_step_weights,
-    chapter=3, kind="Derivation", stars=1,
+    chapter=3, kind="Derivation", stars=1, minutes=15,
     probes=[_RESP, (np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.25, 0.25]]),)],
     mistakes=[
         Mistake(lambda r: r.sum(axis=0), "These are the effective counts N_c = sum_n r_nc. Divide by N so "
@@ -52,7 +52,7 @@ _LOG_JOINT = (np.array([[-1.0, -2.0, -0.5], [-800.0, -802.0, -805.0], [-3.0, -3.
 
 register(Exercise(
     "e-step-log-space", "The E-step in log space", responsibilities,
-    chapter=3, kind="Coding", stars=2,
+    chapter=3, kind="Coding", stars=2, minutes=30,
     probes=[_LOG_JOINT, (np.array([[-800.0, -790.0, -795.0], [0.0, -1.0, -2.0], [-5.0, -5.0, -1.0]]),)],
     mistakes=[
         Mistake(lambda lj: np.exp(lj - lj.max(axis=0)) / np.exp(lj - lj.max(axis=0)).sum(axis=0),
@@ -96,7 +96,7 @@ def _log_evidence_green():
 
 register(Exercise(
     "elbo-by-hand", "An ELBO you can compute by hand", elbo_uniform_q_green,
-    chapter=3, kind="Coding", stars=1,
+    chapter=3, kind="Coding", stars=1, minutes=15,
     mistakes=[
         Mistake(_log_evidence_green, "That is log p(x = green) itself. The ELBO of a q that is not the "
                                      "posterior lies strictly below it, by KL(q || p(z | x))."),
@@ -176,7 +176,7 @@ def _divided_by_n_c(X, weights, means, covariances):
 
 register(Exercise(
     "fisher-identity-gradient", "The gradient of the log-likelihood through the posterior", grad_means,
-    chapter=3, kind="Derivation", stars=2,
+    chapter=3, kind="Derivation", stars=2, minutes=30,
     probes=_probes(), rtol=1e-6,
     mistakes=[
         Mistake(lambda X, w, mu, S: len(X) * grad_means(X, w, mu, S),
@@ -230,7 +230,7 @@ def n_variational_parameters(n_data, z_dim):
 
 register(Exercise(
     "count-variational-parameters", "Counting variational parameters", n_variational_parameters,
-    chapter=3, kind="Derivation", stars=1,
+    chapter=3, kind="Derivation", stars=1, minutes=15,
     probes=[(1, 1), (100, 2), (60_000, 32)],
     mistakes=[
         Mistake(lambda n, L: n * L, "You counted the means only; a diagonal Gaussian also has one standard "

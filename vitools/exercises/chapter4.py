@@ -16,7 +16,7 @@ def score_variance(m, s):
 
 register(Exercise(
     "score-variance-linear", "The variance of the score-function estimator for f(z) = z", score_variance,
-    chapter=4, kind="Derivation", stars=2,
+    chapter=4, kind="Derivation", stars=2, minutes=30,
     probes=[(0.0, 1.0), (1.0, 2.0), (-2.5, 0.5), (10.0, 3.0)],
     mistakes=[
         Mistake(lambda m, s: m**2 / s**2 + 3, "That is the second moment E[(f h)^2], with h = (z - m)/s^2 the score. "
@@ -54,7 +54,7 @@ def _binomial_two(z, mu):
 
 register(Exercise(
     "score-two-coins", "A score-function estimator for two coin tosses", score_estimates,
-    chapter=4, kind="Coding", stars=1,
+    chapter=4, kind="Coding", stars=1, minutes=15,
     probes=[(np.array([0.3025, 0.2025, 0.5, 0.1]), np.array([2.0, 0.0, 1.0, 1.0]), 0.6),
             (np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0, 2.0, 0.0]), 0.25)],
     mistakes=[
@@ -92,7 +92,7 @@ def inverse_cdf(phi, u):
 
 register(Exercise(
     "inverse-cdf-power", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
-    chapter=4, kind="Derivation", stars=1,
+    chapter=4, kind="Derivation", stars=1, minutes=15,
     probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
     mistakes=[
         Mistake(lambda phi, u: u**phi, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
@@ -123,7 +123,7 @@ def best_constant_baseline():
 
 register(Exercise(
     "best-constant-baseline", "The best constant baseline", best_constant_baseline, atol=0.25, rtol=0.0,
-    chapter=4, kind="Exploration", stars=2,
+    chapter=4, kind="Exploration", stars=2, minutes=30,
     mistakes=[
         Mistake(lambda: 4.0, "4 = E[f(z)] = E[(1 + eps)^3] is the natural guess, and a good baseline, but not the "
                              "best one: the variance of (f - a) h weighs f by h^2 (h the score), so a* = E[f h^2] / E[h^2]."),
@@ -152,7 +152,7 @@ def iwae_two_values():
 
 register(Exercise(
     "iwae-by-hand", "An importance-weighted bound by hand", iwae_two_values, atol=5e-4, rtol=0.0,
-    chapter=4, kind="Derivation", stars=1,
+    chapter=4, kind="Derivation", stars=1, minutes=15,
     mistakes=[
         Mistake(lambda: float(np.mean(np.log([1, 3]))), "That is L_1 = E[log w], the ELBO. L_2 averages the log "
                                                          "of the mean of two independent weights."),

@@ -18,7 +18,7 @@ _RESP = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.25, 0.25, 0.5], [0.6, 0.3
 
 register(Exercise(
     "cavi-weights-update", "The CAVI update of the weights' factor", cavi_weights_update,
-    chapter=5, kind="Derivation", stars=1,
+    chapter=5, kind="Derivation", stars=1, minutes=15,
     probes=[(_RESP, 0.001), (_RESP, 2.5), (np.array([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]]), 0.5)],
     mistakes=[
         Mistake(lambda r, a: r.sum(axis=0), "These are the counts N_c alone: the prior's alpha_0 is still there, "
@@ -52,7 +52,7 @@ def expected_log_weights(alpha):
 
 register(Exercise(
     "expected-log-weight", "The expected log-weight under a Dirichlet", expected_log_weights,
-    chapter=5, kind="Derivation", stars=2,
+    chapter=5, kind="Derivation", stars=2, minutes=30,
     probes=[(np.array([1.0, 1.0, 1.0]),), (np.array([0.01, 50.0, 3.0]),), (np.array([100.0, 200.0]),),
             (np.array([0.5, 2.0, 7.0, 0.001]),)],
     mistakes=[
@@ -97,7 +97,7 @@ _ALPHA = np.array([400.0, 350.0, 250.3])       # sums to N + C alpha_0 = 1000 + 
 
 register(Exercise(
     "svi-weights-step", "One stochastic-VI step for the weights' factor", svi_weights_step,
-    chapter=5, kind="Coding", stars=2,
+    chapter=5, kind="Coding", stars=2, minutes=30,
     probes=[(_ALPHA, _RESP, 0.1, 1000, 0.5), (np.array([8000.0, 7000.0, 5006.0]), _RESP, 2.0, 20000, 0.1),
             (np.array([5.0, 5.0]), np.array([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]]), 0.5, 9, 1.0)],
     mistakes=[
@@ -143,7 +143,7 @@ _V = np.array([[2.0, 0.3], [0.3, 0.5]])
 
 register(Exercise(
     "expected-quadratic", "The expected Mahalanobis term of the local step", expected_quadratic,
-    chapter=5, kind="Derivation", stars=2,
+    chapter=5, kind="Derivation", stars=2, minutes=30,
     probes=[(np.array([1.0, -2.0]), np.array([0.5, 0.5]), 4.0, _V, 3.0),
             (np.array([0.0, 0.0]), np.array([0.0, 0.0]), 0.5, _V, 2.5),
             (np.array([3.0, 1.0, -1.0]), np.array([0.0, 1.0, 2.0]), 10.0, np.diag([0.2, 1.0, 3.0]), 7.0)],
@@ -197,7 +197,7 @@ def _rb_probe(seed, n_samples, z_dim, prior_scale=1.0):
 
 register(Exercise(
     "rao-blackwell-score", "A Rao-Blackwellised score-function estimator", rao_blackwell_score,
-    chapter=5, kind="Coding", stars=2,
+    chapter=5, kind="Coding", stars=2, minutes=30,
     probes=[_rb_probe(0, 4, 3), _rb_probe(1, 6, 2, prior_scale=2.0), _rb_probe(2, 5, 4)],
     mistakes=[
         Mistake(lambda ll, lp, lq, e, s: (ll + (lp - lq).sum(1))[:, None] * e / s,

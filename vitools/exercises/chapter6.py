@@ -22,7 +22,7 @@ def _kl_dims(m, s, mu, v):
 
 register(Exercise(
     "kl-non-standard-prior", "The KL term with a non-standard prior", kl_term,
-    chapter=6, kind="Derivation", stars=2,
+    chapter=6, kind="Derivation", stars=2, minutes=30,
     probes=[(_M, _S, _MU, _SIG), (_M[:2], _S[:2], np.zeros(2), np.ones(2)), (_S, _M ** 2 + 0.2, _M, _S + 1.0)],
     mistakes=[
         Mistake(lambda m, s, mu, v: 2 * kl_term(m, s, mu, v),
@@ -75,7 +75,7 @@ _BATCH = (np.log(_RNG.uniform(0.05, 0.95, size=(5, 64))), _RNG.uniform(0.0, 2.0,
 
 register(Exercise(
     "batch-loss-sum-or-mean", "Sum or mean? The VAE loss of a batch", batch_loss,
-    chapter=6, kind="Coding", stars=2,
+    chapter=6, kind="Coding", stars=2, minutes=30,
     probes=[_BATCH, (_BATCH[0][:3], _BATCH[1][:3])],
     mistakes=[
         Mistake(lambda lp, kl: -(lp.mean(axis=1) - kl.sum(axis=1)).mean(),
@@ -117,7 +117,7 @@ def count_mlp_parameters(sizes):
 
 register(Exercise(
     "amortisation-parameter-count", "How many parameters does amortisation cost?", count_mlp_parameters,
-    chapter=6, kind="Coding", stars=1,
+    chapter=6, kind="Coding", stars=1, minutes=15,
     probes=[([64, 256, 256, 16],), ([2, 3],), ([10, 5, 1],)],
     mistakes=[
         Mistake(lambda sizes: [a * b + b for a, b in zip(sizes[:-1], sizes[1:])],
@@ -155,7 +155,7 @@ _X = (_RNG.uniform(size=(4, 64)) < 0.4).astype(float)
 
 register(Exercise(
     "independent-pixels-nll", "The independent-pixels baseline", independent_pixels_nll,
-    chapter=6, kind="Coding", stars=1,
+    chapter=6, kind="Coding", stars=1, minutes=15,
     probes=[(_P, _X), (np.full(64, 0.5), _X)],
     mistakes=[
         Mistake(lambda p, x: independent_pixels_nll(p, x) / np.log(2), "Those are bits; the book reports nats "
@@ -184,7 +184,7 @@ def dz_du(u, eps):
 
 register(Exercise(
     "softplus-reparam-gradient", "The reparameterisation gradient through softplus", dz_du,
-    chapter=6, kind="Derivation", stars=1,
+    chapter=6, kind="Derivation", stars=1, minutes=15,
     probes=[(0.0, 1.0), (2.0, -0.5), (-3.0, 2.0), (1.0, 0.3)],
     mistakes=[
         Mistake(lambda u, eps: eps * np.log1p(np.exp(u)), "That is softplus(u) eps, part of z - m itself. "

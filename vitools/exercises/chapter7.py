@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from vitools.exercises._checks import identity_holds
 from vitools.exercises._core import Exercise, Mistake, all_finite, register
 
 # ---------------------------------------------------------------- planar-log-det
@@ -27,7 +28,7 @@ def _V_DOT_U(u, v):
 
 register(Exercise(
     "planar-log-det", "The log-determinant of a planar flow", planar_log_det,
-    chapter=7, kind="Derivation", stars=2,
+    chapter=7, kind="Derivation", stars=2, minutes=30,
     probes=[(np.array([0.5, -1.0]), np.array([0.8, 0.3]), np.array([1.2, -0.4]), 0.3),          # v . u = 0.84
             (np.array([-0.3, 0.7]), np.array([-0.5, 0.6]), np.array([0.9, 0.2]), -0.1),         # v . u = -0.33
             (np.array([1.0, 0.2, -0.5]), np.array([0.4, -1.2, 0.2]), np.array([0.7, 0.5, 1.1]), 0.0),   # -0.10
@@ -85,7 +86,7 @@ def _normalised(log_w):
 
 register(Exercise(
     "dreg-weights", "The weights of the doubly reparameterised gradient", dreg_weights,
-    chapter=7, kind="Coding", stars=2,
+    chapter=7, kind="Coding", stars=2, minutes=30,
     probes=[(np.array([0.3, -1.0, 0.8]),),
             (np.array([-1000.0, -1000.7, -1001.5, -999.6]),),
             (np.array([800.0, 801.2, 799.1, 800.4, 798.0]),)],
@@ -145,7 +146,7 @@ _KL = np.array([[1.2, 0.1, 0.9, 0.05, 0.0],
 
 register(Exercise(
     "free-bits-kl", "Free bits", free_bits_kl,
-    chapter=7, kind="Coding", stars=2,
+    chapter=7, kind="Coding", stars=2, minutes=30,
     probes=[(_KL, 0.5), (_KL[:3], 0.25), (_KL[1:] * 0.1, 0.3), (_KL.T[:, :3], 0.6)],
     mistakes=[
         Mistake(lambda kl, kl_min: np.maximum(kl_min, kl).mean(axis=0).sum(),
@@ -201,23 +202,13 @@ def _three_terms(r, s2, log=np.log):
     return 0.5 * (r - 1 - log(s2)), 0.5 * log(r / s2), 0.5 * (r - 1 - log(r))
 
 
-def _identity_holds(value) -> str | None:
-    if value.shape != (3,):
-        return "Return a tuple of three numbers: (average_kl, mutual_information, marginal_kl)."
-    if not np.isclose(value[0], value[1] + value[2], rtol=1e-6, atol=1e-8):
-        return (f"Your numbers do not satisfy the identity average_kl = mutual_information + marginal_kl "
-                f"({value[0]:.6g} against {value[1] + value[2]:.6g}): it holds for every encoder, so at least one "
-                f"of the three is off.")
-    return None
-
-
 def _sqrt_log(x):
     return np.log(np.sqrt(x))
 
 
 register(Exercise(
     "aggregate-posterior-decomposition", "Mutual information and the aggregate posterior", decomposition,
-    chapter=7, kind="Derivation", stars=2,
+    chapter=7, kind="Derivation", stars=2, minutes=30,
     probes=[(0.8, 0.5, 2.0), (1.5, 0.3, 1.0), (-0.7, 0.8, 0.5), (0.4, 1.3, 3.0)],
     mistakes=[
         Mistake(lambda a, s, var_x: (decomposition(a, s, var_x)[0], 0.5 * np.log(a**2 * var_x / s**2), decomposition(a, s, var_x)[2]),
@@ -242,7 +233,7 @@ register(Exercise(
         Mistake(lambda a, s, var_x: (decomposition(a, s, var_x)[0], decomposition(a, s, var_x)[2], decomposition(a, s, var_x)[1]),
                 "The numbers are right but in the wrong order: return (average_kl, mutual_information, marginal_kl)."),
     ],
-    checks=[all_finite, _identity_holds],
+    checks=[all_finite, identity_holds],
     hints=["The average KL: KL(N(a x, s^2) || N(0, 1)) = 1/2 (a^2 x^2 + s^2 - 1 - log s^2), averaged with E[x^2] = Var(x). "
            "The marginal KL is the same formula for q̄(z) = N(0, a^2 Var(x) + s^2).",
            "I_q(x; z) = E[log q(z | x) - log q̄(z)] = H[q̄(z)] - E_x H[q(z | x)], and a Gaussian's entropy is "
@@ -278,7 +269,7 @@ _DRAWS = [np.array([1.0, -0.5, 0.2]) + np.array([1.0, 2.0, 0.5]) * _RNG.standard
 
 register(Exercise(
     "gradient-snr", "Signal-to-noise ratio of a gradient estimator", gradient_snr,
-    chapter=7, kind="Coding", stars=1,
+    chapter=7, kind="Coding", stars=1, minutes=15,
     probes=[(_DRAWS[0],), (_DRAWS[1],)],
     mistakes=[
         Mistake(lambda g: np.abs(g.mean(axis=0)) / g.std(axis=0),

@@ -185,7 +185,7 @@ def {function}():
 
 register(Exercise(
     {key!r}, {title!r}, {function},
-    chapter={chapter}, kind={kind!r}, stars={stars}, minutes={15 * stars},
+    chapter={chapter}, kind={kind!r}, stars={stars}, minutes={minutes},
     mistakes=[],          # Mistake(make, message) for each typical wrong answer, make with the reference's signature
     hints=[],
     discussion="",        # Markdown shown by solution() above the reference's code
@@ -221,7 +221,7 @@ def new(chapter: int, key: str, title: str, kind: str, stars: int, function: str
         raise SystemExit(f"--chapter {chapter}: no such chapter (chapters {sorted(notebooks)}); a new chapter's "
                          f"notebook goes into _toc.yml and its module into vitools/exercises/__init__.py first")
     module.write_text(module.read_text().rstrip("\n") + "\n" + STUB.format(
-        key=key, title=title, function=function, chapter=chapter, kind=kind, stars=stars))
+        key=key, title=title, function=function, chapter=chapter, kind=kind, stars=stars, minutes=15 * stars))
 
     notebook = notebooks[chapter]
     data = json.loads(notebook.read_text())

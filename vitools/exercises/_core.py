@@ -11,8 +11,12 @@ import copy
 import html
 import inspect
 import json
+import pickle
 import re
+import signal
 import textwrap
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,6 +34,49 @@ _KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 class _NothingReturned(Exception):
     """Raised when a student's function returns None or ``...``."""
+
+
+class TimeLimitExceeded(BaseException):
+    """Raised inside code that ran past :func:`time_limit`. A ``BaseException``, so that a student's
+    ``except Exception`` cannot swallow it; it is raised again every second until the code gives up."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Stop the code in the ``with`` block after ``seconds`` of wall-clock time with :class:`TimeLimitExceeded`.
+
+    It uses ``SIGALRM``, so it acts in the main thread of a Unix process (a notebook's cells run there) and is
+    a no-op elsewhere. Code stuck inside one long C call (a huge matrix product) stops when that call returns.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TimeLimitExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def ran_too_long(seconds: float) -> str:
+    return (f"Your answer was still running after {seconds:g} s, so it was stopped. Look for a loop that never "
+            f"ends (a `while` whose condition stays true) or for work far larger than the inputs need.")
+
+
+class _Stored:
+    """Stands in for a reference or a mistake in the student package: its outputs on the public probes, not its code."""
+
+    def __init__(self, outputs: tuple):
+        self.outputs = outputs
+
+    def __call__(self, *args):
+        raise RuntimeError("the student package holds no reference solutions: write your own answer")
 
 
 @dataclass(frozen=True)
@@ -249,7 +296,10 @@ class Exercise:
             return Feedback(False, f"Your answer is the string {answer!r}; give the value itself, a number or an "
                                    f"array (without quotes).")
         try:
-            value = self._evaluate(answer)
+            with time_limit(self.time_limit):
+                value = self._evaluate(answer)
+        except TimeLimitExceeded:
+            return Feedback(False, ran_too_long(self.time_limit))
         except _NothingReturned:
             return Feedback(False, "Your function returns nothing yet: fill in its body and `return` the value.")
         except Exception as err:  # the student's function failed: report it rather than crash
@@ -288,13 +338,19 @@ class Exercise:
             text += "\n\n(That was the last hint; `solution()` shows the worked answer.)"
         return _Text(text)
 
-    def solution(self) -> _Solution:
+    def solution(self) -> _Solution | _Text:
         """The discussion and the source code of the reference solution, behind a "show" drop-down."""
+        if isinstance(self.reference, _Stored):
+            return _Text("This is the student package: it holds no solutions (your instructor has them). "
+                         "`check()` still compares your answer with the right outputs on its test inputs.")
         code = textwrap.dedent(inspect.getsource(self.reference))
         return _Solution(f"{self.discussion}\n\n```python\n{code}```", self)
 
     def _outputs_of(self, source) -> tuple:
         """The outputs of the reference or of a Mistake, evaluated once (they depend on nothing but the probes)."""
+        stored = source.make if isinstance(source, Mistake) else source
+        if isinstance(stored, _Stored):
+            return stored.outputs
         if source not in self._outputs:
             self._outputs[source] = self._evaluate(source.make if isinstance(source, Mistake) else source)
         return self._outputs[source]
@@ -313,6 +369,39 @@ class Exercise:
     def _close(self, value, target) -> bool:
         return all(v.shape == t.shape and np.allclose(v, t, rtol=self.rtol, atol=self.atol, equal_nan=True)
                    for v, t in zip(value, target))
+
+
+def student_form(ex: Exercise) -> Exercise:
+    """A copy of ``ex`` for the student package: the reference and each mistake replaced by their outputs on the
+    public probes (so ``check`` gives the same feedback there), and no solution text or hidden test inputs."""
+    student = copy.copy(ex)
+    student.reference = _Stored(ex._outputs_of(ex.reference))
+    student.mistakes = tuple(Mistake(_Stored(ex._outputs_of(m)), m.message) for m in ex.mistakes)
+    student.discussion, student.graded_probes, student._outputs, student._hints_shown = "", None, {}, 0
+    return student
+
+
+class _StudentFormUnpickler(pickle.Unpickler):
+    """Loads student forms, refusing any object but numpy's, builtins' and these answer-free modules' ones."""
+
+    ALLOWED = ("builtins", "copyreg", "_codecs", "numpy", "vitools.exercises._core", "vitools.exercises._checks")
+
+    def find_class(self, module, name):
+        if module.split(".")[0] not in ("builtins", "copyreg", "_codecs", "numpy") and module not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"the student forms refer to {module}.{name}, which the student package "
+                                         f"does not hold: rebuild it with tools/student_package.py")
+        return super().find_class(module, name)
+
+
+def save_student_forms(path: Path) -> None:
+    """Write the student form of every registered exercise (the student package's ``student_forms.pickle``)."""
+    Path(path).write_bytes(pickle.dumps([student_form(ex) for ex in all_exercises()]))
+
+
+def load_student_forms(path: Path) -> None:
+    with open(path, "rb") as f:
+        for ex in _StudentFormUnpickler(f).load():
+            register(ex)
 
 
 def register(ex: Exercise) -> Exercise:

@@ -25,7 +25,7 @@ def posterior_given_green():
 _GREEN = 2
 register(Exercise(
     "posterior-green-eyes", "Which nationality, given green eyes?", posterior_given_green,
-    chapter=1, kind="Coding", stars=1, minutes=15,
+    chapter=1, kind="Coding", stars=1, minutes=10,
     mistakes=[
         Mistake(lambda: eye_colour_table()[0][_GREEN],
                 "This is the row p(x = green, z) of the joint table, not the posterior: "
@@ -69,8 +69,10 @@ def _log_normal(x, mean, variance):
 
 register(Exercise(
     "evidence-linear-gaussian-1d", "The evidence of a one-dimensional linear-Gaussian model", log_marginal_1d,
-    chapter=1, kind="Derivation", stars=2, minutes=30,
+    chapter=1, kind="Derivation", stars=2, minutes=20,
     probes=[(0.3, 2.0, -1.0, 0.5), (1.7, 0.5, 0.2, 1.5), (-2.0, -1.2, 0.7, 0.3), (4.0, 3.0, 1.0, 2.0)],
+    # a negative W with W + sigma**2 < 0, negative x and b, sigma above and below 1, |W| != W**2
+    graded_probes=[(0.9, 1.4, 0.5, 0.7), (-1.3, -0.8, -0.4, 0.4), (2.5, 0.6, -1.5, 1.2), (-0.2, 2.5, 0.3, 0.25)],
     mistakes=[
         Mistake(lambda x, W, b, s: _log_normal(x, b, W**2 + s),
                 "You used sigma as the noise variance. In this model sigma is the standard "
@@ -123,9 +125,12 @@ def log_mean_exp(log_w):
 
 register(Exercise(
     "log-mean-exp", "Average weights that live in log space", log_mean_exp,
-    chapter=1, kind="Coding", stars=2, minutes=30,
+    chapter=1, kind="Coding", stars=2, minutes=15,
     probes=[(np.array([0.0, 1.0, 2.0]),), (np.array([-1000.0, -1001.0, -1002.5]),),
             (np.array([800.0, 799.0, 10.0]),), (np.array([-3.2]),)],
+    # moderate weights, weights that underflow (around -1200), weights that overflow (around +760), K = 1
+    graded_probes=[(np.array([-0.5, 0.7, 1.9, 3.1]),), (np.array([-1200.0, -1199.5, -1203.0, -1201.0, -1210.0]),),
+                   (np.array([760.0, 758.0, 5.0, -20.0]),), (np.array([7.5]),)],
     mistakes=[
         Mistake(lambda lw: np.log(np.sum(np.exp(lw - lw.max()))) + lw.max(),
                 "You computed log sum_k w_k: you forgot to divide by K, so your estimate is too "
@@ -156,8 +161,10 @@ def n_terms(n_hidden, n_components):
 
 register(Exercise(
     "hidden-pixel-sum-cost", "The cost of summing out hidden pixels", n_terms,
-    chapter=1, kind="Derivation", stars=1, minutes=15,
+    chapter=1, kind="Derivation", stars=1, minutes=10,
     probes=[(1, 1), (3, 2), (10, 10), (32, 10)],
+    # C = 3 differs from 1 and 2; the top half of a digit (|H| = 32) with another C
+    graded_probes=[(2, 3), (7, 5), (20, 10), (32, 4)],
     mistakes=[
         Mistake(lambda h, c: 2**h, "You counted the hidden configurations but forgot the component: "
                                    "each configuration is summed for every one of the C components."),
@@ -214,7 +221,7 @@ _WIDE = ("Wider than the posterior is safe (the weights stay bounded) but wastes
 
 register(OneOfTheWidths(
     "proposal-width", "How wide should the proposal be?", best_proposal_width,
-    chapter=1, kind="Exploration", stars=2, minutes=30,
+    chapter=1, kind="Exploration", stars=2, minutes=20,
     checks=[one_of_the_widths],
     mistakes=[Mistake(lambda width=width: width, _NARROW) for width in PROPOSAL_WIDTHS if width < 1]
              + [Mistake(lambda width=width: width, _WIDE) for width in PROPOSAL_WIDTHS if width > 1],

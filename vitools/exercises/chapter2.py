@@ -18,8 +18,10 @@ def kl_normal(m, s, mu, sd_p):
 
 register(Exercise(
     "kl-two-gaussians", "The KL divergence between two Gaussians", kl_normal,
-    chapter=2, kind="Derivation", stars=2, minutes=30,
+    chapter=2, kind="Derivation", stars=2, minutes=25,
     probes=[(0.0, 1.0, 0.0, 1.0), (1.0, 0.5, 0.3, 1.7), (-2.0, 2.0, 1.0, 0.8), (0.5, 3.0, 0.5, 1.0)],
+    # q = p (KL 0), q narrower and wider than p, negative means, equal means with unequal scales
+    graded_probes=[(0.4, 1.3, 0.4, 1.3), (-1.5, 0.6, 0.8, 1.9), (2.2, 2.5, -0.7, 1.1), (-0.3, 0.4, -0.3, 2.0)],
     mistakes=[
         Mistake(lambda m, s, mu, sd_p: kl_normal(mu, sd_p, m, s),
                 "You computed KL(p || q), the KL divergence of p from q: the arguments are swapped. KL(q || p) "
@@ -66,7 +68,7 @@ def reverse_fit_mean():
 
 register(Exercise(
     "reverse-fit-mean", "Where does the reverse fit go?", reverse_fit_mean, atol=0.1, rtol=0.0,
-    chapter=2, kind="Exploration", stars=1, minutes=15,
+    chapter=2, kind="Exploration", stars=1, minutes=10,
     mistakes=[
         Mistake(lambda: 3.5,
                 "That is the nearer mode, +3.5, which is where a start at m = 1.5 or beyond would end. From m = 1 "
@@ -102,8 +104,10 @@ def kl_bernoulli(mu1, mu2):
 
 register(Exercise(
     "kl-two-coins", "The KL divergence between two coins", kl_bernoulli,
-    chapter=2, kind="Coding", stars=1, minutes=15,
+    chapter=2, kind="Coding", stars=1, minutes=10,
     probes=[(0.3, 0.6), (0.9, 0.5), (0.5, 0.5), (0.05, 0.2)],
+    # mu1 < mu2 and mu1 > mu2, equal coins (KL 0), a coin near 0
+    graded_probes=[(0.2, 0.7), (0.8, 0.4), (0.35, 0.35), (0.02, 0.1)],
     mistakes=[
         Mistake(lambda mu1, mu2: kl_bernoulli(mu2, mu1),
                 "That is KL(Ber(mu2) || Ber(mu1)), the KL divergence of Ber(mu2) from Ber(mu1): the direction is "
@@ -131,7 +135,7 @@ def triangle_counterexample():
 
 register(Exercise(
     "kl-not-a-distance", "KL is not a distance", triangle_counterexample,
-    chapter=2, kind="Derivation", stars=2, minutes=30,
+    chapter=2, kind="Derivation", stars=2, minutes=20,
     checks=[three_distributions], accept=violates_triangle,
     hints=["A distance would satisfy dist(p, r) <= dist(p, q) + dist(q, r) for every q.",
            "Two outcomes are enough. Put p = (0.9, 0.1), r = (0.1, 0.9), and try q in between."],
@@ -150,8 +154,10 @@ def entropy_from_variance(variance):
 
 register(Exercise(
     "gaussian-entropy-from-variance", "Entropy of a Gaussian from its variance", entropy_from_variance,
-    chapter=2, kind="Derivation", stars=1, minutes=15,
+    chapter=2, kind="Derivation", stars=1, minutes=10,
     probes=[(1.0,), (0.01,), (4.0,), (1 / (2 * np.pi * np.e),)],
+    # a wide Gaussian, a very narrow one (negative entropy), and two close to the zero at 1/(2 pi e) = 0.0585
+    graded_probes=[(9.0,), (0.002,), (0.3,), (0.05,)],
     mistakes=[
         Mistake(lambda variance: 0.5 * np.log(2 * np.pi * np.e * variance**2),
                 "You squared the variance. 1/2 log(2 pi e s^2) takes the square of the standard deviation s, "

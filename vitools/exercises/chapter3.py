@@ -21,6 +21,11 @@ register(Exercise(
     "m-step-weights", "The M-step for the mixing weights", m_step_weights,
     chapter=3, kind="Derivation", stars=1, minutes=15,
     probes=[_RESP, (np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.25, 0.25]]),)],
+    # N > C, N < C and N = C, with one-hot rows and a uniform row
+    graded_probes=[(np.array([[0.7, 0.3], [0.1, 0.9], [0.5, 0.5], [0.85, 0.15], [0.0, 1.0]]),),
+                   (np.array([[0.4, 0.3, 0.2, 0.1], [0.05, 0.05, 0.6, 0.3], [0.25, 0.25, 0.25, 0.25]]),),
+                   (np.array([[0.0, 0.0, 1.0, 0.0], [0.6, 0.2, 0.1, 0.1], [0.3, 0.3, 0.0, 0.4],
+                              [0.1, 0.7, 0.1, 0.1]]),)],
     mistakes=[
         Mistake(lambda r: r.sum(axis=0), "These are the effective counts N_c = sum_n r_nc. Divide by N so "
                                          "the weights sum to one (that is what the Lagrange multiplier enforces)."),
@@ -52,8 +57,14 @@ _LOG_JOINT = (np.array([[-1.0, -2.0, -0.5], [-800.0, -802.0, -805.0], [-3.0, -3.
 
 register(Exercise(
     "e-step-log-space", "The E-step in log space", responsibilities,
-    chapter=3, kind="Coding", stars=2, minutes=30,
+    chapter=3, kind="Coding", stars=2, minutes=15,
     probes=[_LOG_JOINT, (np.array([[-800.0, -790.0, -795.0], [0.0, -1.0, -2.0], [-5.0, -5.0, -1.0]]),)],
+    # rows around -750 to -1000 (exp underflows), rows with ties; N = C (the broadcasting slips run silently) and
+    # N != C (4 x 2)
+    graded_probes=[(np.array([[-2.0, -0.5, -1.5], [-900.0, -903.0, -899.0], [-4.0, -4.0, -1.0]]),),
+                   (np.array([[-760.0, -755.0], [-1.0, -3.0], [-2.0, -2.0], [-850.0, -852.0]]),),
+                   (np.array([[0.5, -1.0, -2.0, -0.2], [-1000.0, -995.0, -998.0, -1001.0],
+                              [-3.0, -3.5, -3.0, -7.0], [-6.0, -2.0, -4.0, -5.0]]),)],
     mistakes=[
         Mistake(lambda lj: np.exp(lj - lj.max(axis=0)) / np.exp(lj - lj.max(axis=0)).sum(axis=0),
                 "You normalised over the data points (axis 0). Each data point gets its own posterior "
@@ -96,7 +107,7 @@ def _log_evidence_green():
 
 register(Exercise(
     "elbo-by-hand", "An ELBO you can compute by hand", elbo_uniform_q_green,
-    chapter=3, kind="Coding", stars=1, minutes=15,
+    chapter=3, kind="Coding", stars=1, minutes=10,
     mistakes=[
         Mistake(_log_evidence_green, "That is log p(x = green) itself. The ELBO of a q that is not the "
                                      "posterior lies strictly below it, by KL(q || p(z | x))."),
@@ -156,6 +167,17 @@ def _probes():
     return [(X, *theta_t), (X, *theta_next)]
 
 
+def _graded_probes():
+    """Like _probes, on other data: 50 points from two clusters in 3-D (C = 2, D = 3), theta_t and two EM steps."""
+    rng = np.random.default_rng(17)
+    X = np.concatenate([rng.normal([1.0, -1.0, 0.5], 0.8, (30, 3)), rng.normal([-1.0, 2.0, 0.0], 0.6, (20, 3))])
+    theta_t = (np.array([0.65, 0.35]), np.array([[0.5, 0.0, 1.0], [-0.5, 1.0, -0.5]]),
+               np.array([[[1.2, 0.2, 0.0], [0.2, 0.9, -0.1], [0.0, -0.1, 1.5]], np.diag([0.7, 1.1, 0.6])]))
+    theta_1 = _m_step(X, mixture_responsibilities(X, *theta_t))
+    theta_2 = _m_step(X, mixture_responsibilities(X, *theta_1))
+    return [(X, *theta_t), (X, *theta_1), (X, *theta_2)]
+
+
 def _without_responsibilities(X, weights, means, covariances):
     return np.stack([(X - m).mean(axis=0) @ np.linalg.inv(S) for m, S in zip(means, covariances)])
 
@@ -176,8 +198,8 @@ def _divided_by_n_c(X, weights, means, covariances):
 
 register(Exercise(
     "fisher-identity-gradient", "The gradient of the log-likelihood through the posterior", grad_means,
-    chapter=3, kind="Derivation", stars=2, minutes=30,
-    probes=_probes(), rtol=1e-6,
+    chapter=3, kind="Derivation", stars=2, minutes=45,
+    probes=_probes(), rtol=1e-6, graded_probes=_graded_probes(),
     mistakes=[
         Mistake(lambda X, w, mu, S: len(X) * grad_means(X, w, mu, S),
                 "That is N times too large: you summed over the data points. l(theta) is the average "
@@ -230,8 +252,10 @@ def n_variational_parameters(n_data, z_dim):
 
 register(Exercise(
     "count-variational-parameters", "Counting variational parameters", n_variational_parameters,
-    chapter=3, kind="Derivation", stars=1, minutes=15,
+    chapter=3, kind="Derivation", stars=1, minutes=5,
     probes=[(1, 1), (100, 2), (60_000, 32)],
+    # L > 1 everywhere (at L = 1 a full covariance has as many numbers as a diagonal one), a large N
+    graded_probes=[(10, 3), (250, 5), (70_000, 16)],
     mistakes=[
         Mistake(lambda n, L: n * L, "You counted the means only; a diagonal Gaussian also has one standard "
                                     "deviation per coordinate."),

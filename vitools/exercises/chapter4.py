@@ -16,8 +16,10 @@ def score_variance(m, s):
 
 register(Exercise(
     "score-variance-linear", "The variance of the score-function estimator for f(z) = z", score_variance,
-    chapter=4, kind="Derivation", stars=2, minutes=30,
+    chapter=4, kind="Derivation", stars=2, minutes=20,
     probes=[(0.0, 1.0), (1.0, 2.0), (-2.5, 0.5), (10.0, 3.0)],
+    # m = 0, a negative m, s above and below 1, a large |m| / s
+    graded_probes=[(0.0, 2.5), (1.5, 0.8), (-4.0, 1.5), (7.0, 0.3)],
     mistakes=[
         Mistake(lambda m, s: m**2 / s**2 + 3, "That is the second moment E[(f h)^2], with h = (z - m)/s^2 the score. "
                                               "The variance subtracts the squared mean, (E[f h])^2 = (d/dm E[z])^2 = 1."),
@@ -54,9 +56,13 @@ def _binomial_two(z, mu):
 
 register(Exercise(
     "score-two-coins", "A score-function estimator for two coin tosses", score_estimates,
-    chapter=4, kind="Coding", stars=1, minutes=15,
+    chapter=4, kind="Coding", stars=1, minutes=10,
     probes=[(np.array([0.3025, 0.2025, 0.5, 0.1]), np.array([2.0, 0.0, 1.0, 1.0]), 0.6),
             (np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0, 2.0, 0.0]), 0.25)],
+    # every z in {0, 1, 2}, mu below and above 1/2, other sample sizes, a negative f
+    graded_probes=[(np.array([0.8, -0.4, 1.2, 0.3, 2.0]), np.array([1.0, 0.0, 2.0, 1.0, 2.0]), 0.4),
+                   (np.array([5.0, 0.5, 2.5]), np.array([2.0, 1.0, 0.0]), 0.8),
+                   (np.array([1.5, 1.5, 3.0, 0.2, 0.7, 4.0]), np.array([0.0, 0.0, 1.0, 2.0, 1.0, 0.0]), 0.15)],
     mistakes=[
         Mistake(lambda fv, z, mu: fv * z / mu,
                 "You differentiated only the z log mu part of log q. The tails contribute too: log q(z) contains "
@@ -92,8 +98,10 @@ def inverse_cdf(phi, u):
 
 register(Exercise(
     "inverse-cdf-power", "Reparameterise a power distribution by its inverse CDF", inverse_cdf,
-    chapter=4, kind="Derivation", stars=1, minutes=15,
+    chapter=4, kind="Derivation", stars=1, minutes=10,
     probes=[(2.0, 0.5), (0.5, 0.1), (3.0, 0.99), (1.5, np.array([0.2, 0.7, 0.95]))],
+    # phi above and below 1, u near 0 and near 1, an array u
+    graded_probes=[(4.0, 0.3), (0.25, 0.6), (2.5, 0.02), (0.7, np.array([0.05, 0.4, 0.75, 0.97]))],
     mistakes=[
         Mistake(lambda phi, u: u**phi, "That is F(u) = u^phi, not its inverse: solve u = z^phi for z."),
         Mistake(lambda phi, u: (1 - u) ** (1 / phi),
@@ -152,7 +160,7 @@ def iwae_two_values():
 
 register(Exercise(
     "iwae-by-hand", "An importance-weighted bound by hand", iwae_two_values, atol=5e-4, rtol=0.0,
-    chapter=4, kind="Derivation", stars=1, minutes=15,
+    chapter=4, kind="Derivation", stars=1, minutes=10,
     mistakes=[
         Mistake(lambda: float(np.mean(np.log([1, 3]))), "That is L_1 = E[log w], the ELBO. L_2 averages the log "
                                                          "of the mean of two independent weights."),

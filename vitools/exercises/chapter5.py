@@ -16,10 +16,17 @@ def cavi_weights_update(resp, weight_concentration_prior):
 
 _RESP = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.25, 0.25, 0.5], [0.6, 0.3, 0.1]])
 
+# graded probes: their own seeded draws, other sizes (C = 2, 4, 5), an empty component (a column of zeros)
+_GRNG = np.random.default_rng(2024)
+_RESP_G = np.hstack([_GRNG.dirichlet(np.ones(3), size=6), np.zeros((6, 1))])[:, [0, 3, 1, 2]]   # (6, 4), column 1 empty
+_RESP_G5 = _GRNG.dirichlet(np.full(5, 0.5), size=9)                                               # (9, 5)
+
 register(Exercise(
     "cavi-weights-update", "The CAVI update of the weights' factor", cavi_weights_update,
     chapter=5, kind="Derivation", stars=1, minutes=15,
     probes=[(_RESP, 0.001), (_RESP, 2.5), (np.array([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]]), 0.5)],
+    graded_probes=[(_RESP_G, 0.005), (_RESP_G5, 4.0),
+                   (np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.4]]), 0.2)],
     mistakes=[
         Mistake(lambda r, a: r.sum(axis=0), "These are the counts N_c alone: the prior's alpha_0 is still there, "
                                             "log p(pi) = sum_c (alpha_0 - 1) log pi_c + const adds to the exponent."),
@@ -52,9 +59,11 @@ def expected_log_weights(alpha):
 
 register(Exercise(
     "expected-log-weight", "The expected log-weight under a Dirichlet", expected_log_weights,
-    chapter=5, kind="Derivation", stars=2, minutes=30,
+    chapter=5, kind="Derivation", stars=2, minutes=20,
     probes=[(np.array([1.0, 1.0, 1.0]),), (np.array([0.01, 50.0, 3.0]),), (np.array([100.0, 200.0]),),
             (np.array([0.5, 2.0, 7.0, 0.001]),)],
+    graded_probes=[(np.array([2.0, 2.0, 2.0, 2.0]),), (np.array([0.005, 30.0, 1.5]),),       # symmetric; tiny alpha_c
+                   (np.array([500.0, 1000.0, 250.0]),), (np.array([0.3, 4.0, 0.02, 12.0, 0.8]),)],   # large; mixed
     mistakes=[
         Mistake(lambda a: np.log(a / a.sum()), "That is log E[pi_c], the log of the mean. By Jensen E[log pi_c] < "
                                                "log E[pi_c]; the gap is large for a small alpha_c."),
@@ -95,11 +104,19 @@ def svi_weights_step(alpha, batch_resp, weight_concentration_prior, n_total, eta
 
 _ALPHA = np.array([400.0, 350.0, 250.3])       # sums to N + C alpha_0 = 1000 + 3 x 0.1
 
+# graded probes: alpha summing to N + C alpha_0 again, other C, B, N and step sizes (a small step, eta = 1)
+_BATCH_G = _GRNG.dirichlet(np.ones(4), size=8)                                   # B = 8, C = 4
+_ALPHA_G = 5000 * _GRNG.dirichlet(np.full(4, 5.0)) + 0.05                        # N = 5000, alpha_0 = 0.05
+_BATCH_G3 = _GRNG.dirichlet(np.full(3, 0.3), size=6)                             # B = 6, C = 3
+
 register(Exercise(
     "svi-weights-step", "One stochastic-VI step for the weights' factor", svi_weights_step,
-    chapter=5, kind="Coding", stars=2, minutes=30,
+    chapter=5, kind="Coding", stars=2, minutes=20,
     probes=[(_ALPHA, _RESP, 0.1, 1000, 0.5), (np.array([8000.0, 7000.0, 5006.0]), _RESP, 2.0, 20000, 0.1),
             (np.array([5.0, 5.0]), np.array([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]]), 0.5, 9, 1.0)],
+    graded_probes=[(_ALPHA_G, _BATCH_G, 0.05, 5000, 0.3),
+                   (np.array([250.0, 200.0, 151.5]), _BATCH_G3, 0.5, 600, 0.02),
+                   (np.array([9.0, 5.0]), np.array([[0.2, 0.8], [1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]), 1.0, 12, 1.0)],
     mistakes=[
         Mistake(lambda a, r, a0, n, eta: (1 - eta) * a + eta * (a0 + r.sum(axis=0)),
                 "The mini-batch's counts need the factor N / B: without it alpha_hat is the answer for a data set of "
@@ -141,12 +158,21 @@ def expected_quadratic(x, m, upsilon, V, omega):
 
 _V = np.array([[2.0, 0.3], [0.3, 0.5]])
 
+# graded probes: another 2 x 2 V with a negative correlation, x = m away from 0, and D = 4 (omega > D - 1)
+_V_G = np.array([[1.0, -0.4], [-0.4, 0.8]])
+_A_G = _GRNG.normal(size=(4, 4))
+_V_G4 = _A_G @ _A_G.T / 4 + 0.5 * np.eye(4)
+_X_G4, _M_G4 = _GRNG.normal(size=4), _GRNG.normal(size=4)
+
 register(Exercise(
     "expected-quadratic", "The expected Mahalanobis term of the local step", expected_quadratic,
-    chapter=5, kind="Derivation", stars=2, minutes=30,
+    chapter=5, kind="Derivation", stars=2, minutes=25,
     probes=[(np.array([1.0, -2.0]), np.array([0.5, 0.5]), 4.0, _V, 3.0),
             (np.array([0.0, 0.0]), np.array([0.0, 0.0]), 0.5, _V, 2.5),
             (np.array([3.0, 1.0, -1.0]), np.array([0.0, 1.0, 2.0]), 10.0, np.diag([0.2, 1.0, 3.0]), 7.0)],
+    graded_probes=[(np.array([-1.5, 0.5]), np.array([0.2, -0.3]), 2.0, _V_G, 4.0),
+                   (np.array([1.0, -1.0]), np.array([1.0, -1.0]), 0.25, _V_G, 2.0),
+                   (_X_G4, _M_G4, 20.0, _V_G4, 6.5)],
     mistakes=[
         Mistake(lambda x, m, upsilon, V, omega: omega * (x - m) @ V @ (x - m),
                 "That treats mu as known (mu = m). Its spread adds tr(Lambda (upsilon Lambda)^-1) = D / upsilon."),
@@ -197,8 +223,10 @@ def _rb_probe(seed, n_samples, z_dim, prior_scale=1.0):
 
 register(Exercise(
     "rao-blackwell-score", "A Rao-Blackwellised score-function estimator", rao_blackwell_score,
-    chapter=5, kind="Coding", stars=2, minutes=30,
+    chapter=5, kind="Coding", stars=2, minutes=40,
     probes=[_rb_probe(0, 4, 3), _rb_probe(1, 6, 2, prior_scale=2.0), _rb_probe(2, 5, 4)],
+    graded_probes=[_rb_probe(10, 3, 5), _rb_probe(11, 7, 2, prior_scale=0.5), _rb_probe(12, 2, 3, prior_scale=3.0),
+                   _rb_probe(13, 4, 1)],         # L = 1, where the plain and the Rao-Blackwellised estimators agree
     mistakes=[
         Mistake(lambda ll, lp, lq, e, s: (ll + (lp - lq).sum(1))[:, None] * e / s,
                 "That is the plain score-function estimator: every coordinate's weight is the whole "

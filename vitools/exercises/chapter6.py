@@ -16,14 +16,24 @@ _M, _S = np.array([0.3, -1.2, 2.0]), np.array([0.5, 2.0, 0.1])
 _MU, _SIG = np.array([0.5, 0.0, -1.0]), np.array([2.0, 0.5, 3.0])
 
 
+# graded probes: their own seeded generator (the public probes' draws from _RNG stay as they are)
+_GRNG = np.random.default_rng(2024)
+_MU_G, _SIG_G = np.array([1.0, -2.0, 0.5]), np.array([0.25, 4.0, 1.0])
+_KL_G = (_GRNG.normal(size=4), _GRNG.uniform(0.2, 1.5, 4), _GRNG.normal(size=4), _GRNG.uniform(0.3, 3.0, 4))
+
+
 def _kl_dims(m, s, mu, v):
     return 0.5 * (np.log(v / s**2) + (s**2 + (m - mu)**2) / v - 1)
 
 
 register(Exercise(
     "kl-non-standard-prior", "The KL term with a non-standard prior", kl_term,
-    chapter=6, kind="Derivation", stars=2, minutes=30,
+    chapter=6, kind="Derivation", stars=2, minutes=20,
     probes=[(_M, _S, _MU, _SIG), (_M[:2], _S[:2], np.zeros(2), np.ones(2)), (_S, _M ** 2 + 0.2, _M, _S + 1.0)],
+    graded_probes=[_KL_G,                                                                  # L = 4
+                   (np.array([-0.4, 1.1]), np.array([0.7, 1.3]), np.zeros(2), np.ones(2)),     # the standard prior
+                   # dimension 0 is q = p (KL 0); dimensions 1 (narrower) and 2 (wider) shifted
+                   (_MU_G + np.array([0.0, 0.5, -1.0]), np.sqrt(_SIG_G) * np.array([1.0, 0.5, 2.0]), _MU_G, _SIG_G)],
     mistakes=[
         Mistake(lambda m, s, mu, v: 2 * kl_term(m, s, mu, v),
                 "That is twice the KL: the 1/2 in front of the bracket is missing (it comes from log sqrt(Sigma_ii) "
@@ -72,11 +82,15 @@ def batch_loss(log_px_per_pixel, kl_per_dim):
 
 _RNG = np.random.default_rng(0)
 _BATCH = (np.log(_RNG.uniform(0.05, 0.95, size=(5, 64))), _RNG.uniform(0.0, 2.0, size=(5, 8)))
+# graded probes: other batch sizes (1, 4, 7) and latent sizes (2, 16)
+_BATCHES_G = [(np.log(_GRNG.uniform(0.01, 0.99, size=(b, 64))), _GRNG.uniform(0.0, 3.0, size=(b, n_latent)))
+              for b, n_latent in ((4, 2), (1, 8), (7, 16))]
 
 register(Exercise(
     "batch-loss-sum-or-mean", "Sum or mean? The VAE loss of a batch", batch_loss,
-    chapter=6, kind="Coding", stars=2, minutes=30,
+    chapter=6, kind="Coding", stars=2, minutes=10,
     probes=[_BATCH, (_BATCH[0][:3], _BATCH[1][:3])],
+    graded_probes=_BATCHES_G,
     mistakes=[
         Mistake(lambda lp, kl: -(lp.mean(axis=1) - kl.sum(axis=1)).mean(),
                 "You averaged over pixels (as F.binary_cross_entropy's default reduction='mean' does). The likelihood "
@@ -117,8 +131,9 @@ def count_mlp_parameters(sizes):
 
 register(Exercise(
     "amortisation-parameter-count", "How many parameters does amortisation cost?", count_mlp_parameters,
-    chapter=6, kind="Coding", stars=1, minutes=15,
+    chapter=6, kind="Coding", stars=1, minutes=10,
     probes=[([64, 256, 256, 16],), ([2, 3],), ([10, 5, 1],)],
+    graded_probes=[([8, 256, 256, 64],), ([64, 128, 16],), ([5, 2],), ([3, 7, 7, 2, 1],)],   # the decoder; 1 layer
     mistakes=[
         Mistake(lambda sizes: [a * b + b for a, b in zip(sizes[:-1], sizes[1:])],
                 "You returned one count per layer: return one number, the total over the layers."),
@@ -152,11 +167,17 @@ def independent_pixels_nll(p, x):
 
 _P = np.clip(_RNG.uniform(size=64), 0.02, 0.98)
 _X = (_RNG.uniform(size=(4, 64)) < 0.4).astype(float)
+# graded probes: 3 random images; p near 0 and 1 with an all-off and an all-on image (log1p); a single image
+_P_G = _GRNG.uniform(0.01, 0.99, size=64)
+_X_G = (_GRNG.uniform(size=(3, 64)) < 0.6).astype(float)
+_P_EDGE = np.where(np.arange(64) % 2 == 0, 1e-3, 1 - 1e-3)
+_X_EDGE = np.stack([np.zeros(64), np.ones(64)])
 
 register(Exercise(
     "independent-pixels-nll", "The independent-pixels baseline", independent_pixels_nll,
-    chapter=6, kind="Coding", stars=1, minutes=15,
+    chapter=6, kind="Coding", stars=1, minutes=10,
     probes=[(_P, _X), (np.full(64, 0.5), _X)],
+    graded_probes=[(_P_G, _X_G), (_P_EDGE, _X_EDGE), (np.full(64, 0.25), _X_G[:1])],
     mistakes=[
         Mistake(lambda p, x: independent_pixels_nll(p, x) / np.log(2), "Those are bits; the book reports nats "
                                                                       "(natural logarithms)."),
@@ -184,8 +205,9 @@ def dz_du(u, eps):
 
 register(Exercise(
     "softplus-reparam-gradient", "The reparameterisation gradient through softplus", dz_du,
-    chapter=6, kind="Derivation", stars=1, minutes=15,
+    chapter=6, kind="Derivation", stars=1, minutes=10,
     probes=[(0.0, 1.0), (2.0, -0.5), (-3.0, 2.0), (1.0, 0.3)],
+    graded_probes=[(0.5, -1.2), (-8.0, 1.7), (np.array([-2.0, 0.5, 4.0]), np.array([1.5, -1.0, 0.2]))],   # array args
     mistakes=[
         Mistake(lambda u, eps: eps * np.log1p(np.exp(u)), "That is softplus(u) eps, part of z - m itself. "
                                                           "Differentiate softplus: its derivative is the sigmoid."),

@@ -28,11 +28,16 @@ def _V_DOT_U(u, v):
 
 register(Exercise(
     "planar-log-det", "The log-determinant of a planar flow", planar_log_det,
-    chapter=7, kind="Derivation", stars=2, minutes=30,
+    chapter=7, kind="Derivation", stars=2, minutes=25,
     probes=[(np.array([0.5, -1.0]), np.array([0.8, 0.3]), np.array([1.2, -0.4]), 0.3),          # v . u = 0.84
             (np.array([-0.3, 0.7]), np.array([-0.5, 0.6]), np.array([0.9, 0.2]), -0.1),         # v . u = -0.33
             (np.array([1.0, 0.2, -0.5]), np.array([0.4, -1.2, 0.2]), np.array([0.7, 0.5, 1.1]), 0.0),   # -0.10
             (np.array([0.1, -0.4, 0.9]), np.array([1.5, 0.5, -0.3]), np.array([0.6, -0.8, 0.4]), 0.5)],  # 0.38
+    graded_probes=[(np.array([-0.6, 0.2]), np.array([0.3, -0.9]), np.array([0.5, 1.0]), -0.2),           # v . u = -0.75
+                   (np.array([0.3, 0.8, -0.2]), np.array([1.0, 0.4, 0.6]), np.array([0.8, -0.3, 0.9]), 0.7),  # 1.22
+                   (np.array([0.5, -0.5, 1.0, 0.0]), np.array([0.2, 0.1, -0.3, 0.4]),
+                    np.array([-1.0, 0.6, 0.3, 0.2]), -0.4),                                             # -0.15, L = 4
+                   (np.array([2.0, 1.5]), np.array([0.6, -0.2]), np.array([1.5, 1.0]), 1.0)],  # 0.7, tanh saturated
     mistakes=[
         Mistake(_planar(np.tanh, _V_DOT_U),
                 "You used tanh itself where its derivative belongs. The Jacobian of u tanh(v . z + v0) is "
@@ -86,10 +91,14 @@ def _normalised(log_w):
 
 register(Exercise(
     "dreg-weights", "The weights of the doubly reparameterised gradient", dreg_weights,
-    chapter=7, kind="Coding", stars=2, minutes=30,
+    chapter=7, kind="Coding", stars=2, minutes=20,
     probes=[(np.array([0.3, -1.0, 0.8]),),
             (np.array([-1000.0, -1000.7, -1001.5, -999.6]),),
             (np.array([800.0, 801.2, 799.1, 800.4, 798.0]),)],
+    graded_probes=[(np.array([-0.5, 1.2, 0.0, -2.1]),),              # moderate
+                   (np.array([-1200.3, -1199.0, -1201.8]),),          # exp underflows
+                   (np.array([750.5, 752.0, 749.2, 751.1, 750.0, 748.7]),),   # exp overflows
+                   (np.array([5.0, -30.0]),)],                       # one weight dominates
     mistakes=[
         Mistake(_normalised,
                 "Those are the normalised weights w~_k, which multiply d log w_k / d phi in IWAE's plain gradient. "
@@ -143,11 +152,22 @@ _KL = np.array([[1.2, 0.1, 0.9, 0.05, 0.0],
                 [0.8, 0.3, 0.2, 0.9, 0.1],
                 [1.5, 0.0, 0.6, 0.1, 0.2],
                 [1.0, 0.2, 0.1, 0.6, 0.1]])
+# graded: |B| = 6, L = 4; with kl_min = 0.4 dimensions 0 and 3 are above the floor on average and 1, 2 below it, and in
+# dimensions 1 and 2 some images are above it; |B| = 2, L = 3 with kl_min = 0.15; |B| = 3, L = 6, every
+# dimension below kl_min = 1.2
+_KL_G = np.array([[0.9, 0.1, 0.5, 0.7],
+                  [0.6, 0.6, 0.0, 0.3],
+                  [1.1, 0.0, 0.1, 0.8],
+                  [0.5, 0.2, 0.05, 0.4],
+                  [0.7, 0.05, 0.6, 0.9],
+                  [0.8, 0.3, 0.1, 0.2]])
 
 register(Exercise(
     "free-bits-kl", "Free bits", free_bits_kl,
-    chapter=7, kind="Coding", stars=2, minutes=30,
+    chapter=7, kind="Coding", stars=2, minutes=15,
     probes=[(_KL, 0.5), (_KL[:3], 0.25), (_KL[1:] * 0.1, 0.3), (_KL.T[:, :3], 0.6)],
+    graded_probes=[(_KL_G, 0.4), (np.array([[0.3, 0.1, 0.05], [0.0, 0.4, 0.1]]), 0.15),
+                   (np.hstack([_KL_G[:3], _KL_G[3:, :2]]), 1.2)],
     mistakes=[
         Mistake(lambda kl, kl_min: np.maximum(kl_min, kl).mean(axis=0).sum(),
                 "You applied the floor to each image's KL_{n,i} before averaging over the batch. Free bits floors "
@@ -208,8 +228,10 @@ def _sqrt_log(x):
 
 register(Exercise(
     "aggregate-posterior-decomposition", "Mutual information and the aggregate posterior", decomposition,
-    chapter=7, kind="Derivation", stars=2, minutes=30,
+    chapter=7, kind="Derivation", stars=2, minutes=40,
     probes=[(0.8, 0.5, 2.0), (1.5, 0.3, 1.0), (-0.7, 0.8, 0.5), (0.4, 1.3, 3.0)],
+    graded_probes=[(-1.2, 0.9, 0.6), (0.0, 0.7, 2.0),        # a < 0; a = 0, posterior collapse (I = 0)
+                   (2.0, 0.1, 0.8), (0.5, 1.1, 4.0)],        # small s; s > 1
     mistakes=[
         Mistake(lambda a, s, var_x: (decomposition(a, s, var_x)[0], 0.5 * np.log(a**2 * var_x / s**2), decomposition(a, s, var_x)[2]),
                 "Your mutual information is 1/2 log(a^2 Var(x) / s^2), the log of the signal-to-noise ratio. The "
@@ -266,11 +288,18 @@ def gradient_snr(draws):
 
 _RNG = np.random.default_rng(7)
 _DRAWS = [np.array([1.0, -0.5, 0.2]) + np.array([1.0, 2.0, 0.5]) * _RNG.standard_normal((m, 3)) for m in (5, 40)]
+# graded: other N_rep (3, 8, 100) and numbers of coordinates (4, 2, 5), means of both signs
+_GRNG = np.random.default_rng(2024)
+_DRAWS_G = [mean + scale * _GRNG.standard_normal((m, len(mean))) for m, mean, scale in
+            ((3, np.array([0.5, -2.0, 0.1, -0.3]), np.array([0.4, 1.0, 0.2, 1.5])),
+             (8, np.array([-1.5, 0.8]), np.array([2.0, 0.3])),
+             (100, np.array([0.2, -0.1, 3.0, -0.6, 0.0]), np.array([1.0, 0.5, 2.0, 0.2, 1.0])))]
 
 register(Exercise(
     "gradient-snr", "Signal-to-noise ratio of a gradient estimator", gradient_snr,
-    chapter=7, kind="Coding", stars=1, minutes=15,
+    chapter=7, kind="Coding", stars=1, minutes=10,
     probes=[(_DRAWS[0],), (_DRAWS[1],)],
+    graded_probes=[(d,) for d in _DRAWS_G],
     mistakes=[
         Mistake(lambda g: np.abs(g.mean(axis=0)) / g.std(axis=0),
                 "You used the standard deviation with ddof=0, which divides by N_rep instead of N_rep - 1. With N_rep = 5 "

@@ -281,6 +281,13 @@ class Exercise:
     def __repr__(self) -> str:
         return f"Exercise {self.number or self.key}: {self.title}"
 
+    @property
+    def points_text(self) -> str:
+        """An assignment's points, e.g. "4 automatic + 2 written" (written parts are graded by hand)."""
+        parts = ([f"{self.points} automatic"] if self.points else []) + \
+                ([f"{self.written_points} written"] if self.written_points else [])
+        return " + ".join(parts)
+
     def expected(self):
         """The reference answer: an array, or for a function answer a tuple of its outputs on the probes."""
         outputs = tuple(out.copy() for out in self._outputs_of(self.reference))
@@ -391,6 +398,39 @@ class _StudentFormUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"the student forms refer to {module}.{name}, which the student package "
                                          f"does not hold: rebuild it with tools/student_package.py")
         return super().find_class(module, name)
+
+
+def hidden_form(ex: Exercise, probe: tuple | None = None) -> Exercise:
+    """One hidden test of an assignment: ``ex`` checked on one of its ``graded_probes`` (or, for an answer judged by
+    a property, on that property), with the reference's and each mistake's outputs there stored, not their code."""
+    if probe is None:
+        if ex.accept is None:
+            raise ValueError(f"exercise {ex.key!r} has no automatic hidden test: its answer is a number read off an "
+                             f"experiment, graded by hand")
+        return student_form(ex)
+    hidden = copy.copy(ex)
+    hidden.probes, hidden._outputs = [probe], {}
+    return student_form(hidden)
+
+
+def hidden_check(answer, payload: str) -> str:
+    """Run one hidden test (a base64 pickle of :func:`hidden_form`) on ``answer``: ``"ok"`` or the feedback."""
+    import base64
+    import io
+
+    ex = _StudentFormUnpickler(io.BytesIO(base64.b64decode(payload))).load()
+    if answer is None:
+        return "The answer is not defined: the answer cell did not run to the end, or it was renamed."
+    runaway = ran_too_long(ex.time_limit)
+    if getattr(answer, "_vitools_ran_too_long", False):       # one runaway test is enough: skip the others' wait
+        return runaway
+    feedback = ex.check(answer)
+    if feedback.message == runaway:
+        try:
+            answer._vitools_ran_too_long = True
+        except AttributeError:
+            pass
+    return "ok" if feedback.passed else feedback.message
 
 
 def save_student_forms(path: Path) -> None:

@@ -1,0 +1,206 @@
+"""Graded assignments (tools/assignment.py): build, submit and grade, with ordinary and cheating students.
+
+Grading needs otter-grader (requirements-instructor.txt); without it these tests skip, except where
+VITOOLS_GRADING_TEST=required (CI), where they fail.
+"""
+
+import copy
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = ["2.3", "4.2", "2.1", "7.3", "4.4"]     # coding, coding, derivation (written part), coding, by hand
+
+if importlib.util.find_spec("otter") is None:
+    if os.environ.get("VITOOLS_GRADING_TEST") == "required":
+        raise RuntimeError("VITOOLS_GRADING_TEST=required but otter-grader is not installed: "
+                           "pip install -r requirements-instructor.txt")
+    pytest.skip("otter-grader is not installed: pip install -r requirements-instructor.txt", allow_module_level=True)
+
+
+def tool(*args, cwd=ROOT):
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "assignment.py"), *map(str, args)], cwd=cwd,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def hw(tmp_path_factory):
+    out = tmp_path_factory.mktemp("assignment") / "hw1"
+    tool("build", *ASSIGNMENT, "--out", out)
+    return out
+
+
+def notebook(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def answered(nb: dict, number: str, code: str) -> dict:
+    """The notebook with the answer cell of exercise ``number`` replaced by ``code``."""
+    nb = copy.deepcopy(nb)
+    cells = [c for c in nb["cells"] if f"answer-{number}" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1
+    cells[0]["source"] = code
+    return nb
+
+
+def grade(hw: Path, submissions: dict, tmp_path: Path) -> dict:
+    """Grade {student: notebook}; {(student, exercise, part): (points, possible, feedback)} and the feedback dir."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for student, nb in submissions.items():
+        (folder / f"{student}.ipynb").write_text(json.dumps(nb))
+    tool("grade", hw, folder, "--out", tmp_path / "grades" / "grades.csv", "--jobs", 2)
+    with open(tmp_path / "grades" / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {(r["student"], r["exercise"], r["part"]): (r["points"], int(r["possible"]), r["feedback"]) for r in rows}
+
+
+def test_the_student_notebook_holds_statements_stubs_and_checks_and_nothing_of_the_answers(hw):
+    nb = notebook(hw / "student" / "hw1.ipynb")
+    tags = [tag for cell in nb["cells"] for tag in cell["metadata"].get("tags", [])]
+    assert {f"answer-{n}" for n in ASSIGNMENT} <= set(tags)
+    assert {"check-2.3", "check-4.2", "check-2.1", "check-7.3"} <= set(tags) and "check-4.4" not in tags
+    assert {"written-2.1", "written-4.4"} <= set(tags) and "written-2.3" not in tags
+    assert not {"remove-cell", "remove-input", "solution", "hide-cell"} & set(tags)
+    text = "\n".join("".join(cell["source"]) for cell in nb["cells"])
+    for forbidden in ("solution()", "reference", "graded_probes", "hidden_check", "expected()"):
+        assert forbidden not in text
+    assert "def kl_bernoulli(mu1, mu2):\n    ..." in text                  # the stub, as the book states it
+    assert text.count("<!-- BEGIN QUESTION -->") == text.count("<!-- END QUESTION -->") == 2   # otter manual questions
+    config = notebook(hw / "autograder" / "assignment.json")
+    assert [q["number"] for q in config["questions"]] == ASSIGNMENT
+    assert sorted(p.name for p in (hw / "autograder" / "tests").glob("*.py")) == ["q2_1.py", "q2_3.py", "q4_2.py", "q7_3.py"]
+    assert (hw / "autograder" / "autograder.zip").stat().st_size > 0
+    assert not (hw / "student" / "package" / "vitools" / "exercises" / "chapter2.py").exists()
+
+
+def test_the_hidden_tests_use_other_inputs_than_the_checks_and_are_in_otters_format(hw):
+    from otter.test_files import OKTestFile
+
+    from vitools.exercises import exercise
+
+    test = OKTestFile.from_file(str(hw / "autograder" / "tests" / "q2_3.py"))
+    ex = exercise("2.3")
+    assert len(test.test_cases) == len(ex.graded_probes) and sum(c.points for c in test.test_cases) == ex.points
+    assert all(case.hidden for case in test.test_cases)
+    assert not {repr(p) for p in ex.graded_probes} & {repr(p) for p in ex.probes}
+
+
+def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path):
+    solutions = notebook(hw / "autograder" / "solutions.ipynb")
+    swapped = ("import numpy as np\n\ndef kl_bernoulli(mu1, mu2):\n"
+               "    return mu2 * np.log(mu2 / mu1) + (1 - mu2) * np.log((1 - mu2) / (1 - mu1))\n")
+    raises = "def score_estimates(f_values, z, mu):\n    raise ValueError('not finished')\n"
+    loops = "def kl_normal(m, s, mu, sd_p):\n    while True:\n        pass\n"
+    crashes = "import os, signal\n\ndef free_bits_kl(kl, kl_min):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    grades = grade(hw, {"correct": solutions, "mistake": answered(solutions, "2.3", swapped),
+                        "exception": answered(solutions, "4.2", raises), "loop": answered(solutions, "2.1", loops),
+                        "crash": answered(solutions, "7.3", crashes)}, tmp_path)
+    automatic = {"2.3": 2, "4.2": 2, "2.1": 4, "7.3": 4}
+    spoilt = {"correct": None, "mistake": "2.3", "exception": "4.2", "loop": "2.1", "crash": "7.3"}
+    for student, bad in spoilt.items():
+        for number, possible in automatic.items():
+            points, listed, feedback = grades[student, number, "automatic"]
+            assert listed == possible
+            if number == bad:
+                assert float(points) < possible, (student, number, feedback)
+            else:
+                assert float(points) == possible, (student, number, feedback)
+        assert grades[student, "2.1", "written"][:2] == ("", 2) and grades[student, "4.4", "written"][:2] == ("", 4)
+        assert (tmp_path / "grades" / "feedback" / f"{student}.md").exists()
+    assert float(grades["mistake", "2.3", "automatic"][0]) > 0          # right where the direction does not matter
+    assert "direction is swapped" in grades["mistake", "2.3", "automatic"][2]
+    assert float(grades["exception", "4.2", "automatic"][0]) == 0
+    assert "raised ValueError: not finished" in grades["exception", "4.2", "automatic"][2]
+    assert float(grades["loop", "2.1", "automatic"][0]) == 0 and "still running" in grades["loop", "2.1", "automatic"][2]
+    assert float(grades["crash", "7.3", "automatic"][0]) == 0 and "ended the process" in grades["crash", "7.3", "automatic"][2]
+    feedback = (tmp_path / "grades" / "feedback" / "correct.md").read_text()
+    assert "Automatically graded: 12 of 12 points" in feedback and "best_constant_baseline = " in feedback
+
+
+def test_a_cheating_student_scores_nothing(hw, tmp_path):
+    student = notebook(hw / "student" / "hw1.ipynb")
+    cheats = {
+        "solution": "kl_bernoulli = exercise('2.3').solution\n",
+        "reference": "def kl_bernoulli(mu1, mu2):\n    return exercise('2.3').reference(mu1, mu2)\n",
+        "lookup": ("ex = exercise('2.3')\ntable = {repr(args): out for args, out in zip(ex.probes, ex.expected())}\n\n"
+                   "def kl_bernoulli(mu1, mu2):\n    return table[repr((mu1, mu2))]\n"),
+        "mistake-table": ("ex = exercise('2.3')\n\ndef kl_bernoulli(mu1, mu2):\n"
+                          "    return ex.mistakes[0].make(mu1, mu2)\n"),
+        "chapter-module": "from vitools.exercises.chapter2 import kl_bernoulli\n",
+        "package-source": ("import pathlib, re, vitools\nsource = '\\n'.join(p.read_text(errors='ignore') for p in "
+                           "pathlib.Path(vitools.__file__).parent.rglob('*.py'))\n"
+                           "exec(re.search(r'def kl_bernoulli.*?(?=\\n\\S)', source, re.S).group(0))\n"),
+        "checkout": ("import sys\nsys.path.insert(0, " + repr(str(ROOT)) + ")\nfor name in [m for m in sys.modules "
+                     "if m.startswith('vitools')]:\n    del sys.modules[name]\n"
+                     "from vitools.exercises.chapter2 import kl_bernoulli\n"),
+    }
+    grades = grade(hw, {name: answered(student, "2.3", code) for name, code in cheats.items()}, tmp_path)
+    for name in cheats:
+        points, possible, feedback = grades[name, "2.3", "automatic"]
+        assert float(points) == 0, (name, feedback)
+
+
+def test_what_a_student_receives_holds_no_answer(hw):
+    """The student folder and the student edition: no reference code, discussion, hidden input or hidden check."""
+    import pickle
+
+    from vitools.exercises import all_exercises
+    from vitools.exercises._core import _Stored
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from student_edition import make_edition, solution_fingerprints
+
+    exercises = hw / "student" / "package" / "vitools" / "exercises"      # the rest is the book's library
+    files = [hw / "student" / "hw1.ipynb", *exercises.glob("*.py"), *exercises.glob("*.json")]
+    text = "\n".join(p.read_text() for p in files)
+    leaked = [f for f in solution_fingerprints() if f in text and f != "Solution to"]
+    assert not leaked, leaked[:5]
+    forms = pickle.loads((hw / "student" / "package" / "vitools" / "exercises" / "student_forms.pickle").read_bytes())
+    assert len(forms) == len(all_exercises())
+    for form in forms:
+        assert isinstance(form.reference, _Stored) and all(isinstance(m.make, _Stored) for m in form.mistakes)
+        assert form.graded_probes is None and form.discussion == ""
+
+    edition = hw.parent / "edition"
+    make_edition(edition, execute=False)
+    cells = [c for nb in (edition / "book").glob("*.ipynb") for c in notebook(nb)["cells"]]
+    sources = "\n".join("".join(c["source"]) for c in cells)
+    assert "reverse.mean - 3.0" not in sources and "3 + a**2" not in sources      # hidden checks that state answers
+    hidden = ["".join(c["source"]) for c in cells if "remove-cell" in c["metadata"].get("tags", [])]
+    assert hidden and not any("assert" in source for source in hidden)        # no check is left in a hidden cell
+    assert (edition / "package" / "vitools" / "exercises" / "student_forms.pickle").exists()
+    assert "./package" in (edition / "requirements.txt").read_text()
+
+
+def test_the_student_package_checks_answers_as_the_book_does(hw, tmp_path):
+    """In a process that imports only the student package: the same feedback as the full book on the public inputs."""
+    code = f"""
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, {str(hw / 'student' / 'package')!r})
+import numpy as np
+import vitools
+from vitools.exercises import exercise
+assert vitools.__file__.startswith({str(hw / 'student' / 'package')!r}), vitools.__file__
+ex = exercise("2.3")
+right = lambda a, b: a * np.log(a / b) + (1 - a) * np.log((1 - a) / (1 - b))
+print(ex.check(right).passed, ex.check(lambda a, b: right(b, a)).message)
+print("no solutions" in repr(ex.solution()) or "holds no solutions" in ex.solution().markdown)
+"""
+    run = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    from vitools.exercises import exercise
+
+    first, second = run.stdout.strip().splitlines()
+    right = exercise("2.3").reference
+    assert first == "True " + exercise("2.3").check(lambda a, b: right(b, a)).message and second == "True"

@@ -5,12 +5,12 @@ import json
 import re
 from pathlib import Path
 
-from benchmarks import em, estimators, meanfield, notebooks, tighter, vae
+from benchmarks import em, estimators, grading, meanfield, notebooks, tighter, vae
 from benchmarks._report import machine
 
 SECTIONS = {"notebooks": notebooks.run, "em": em.run, "estimators": estimators.run_variances,
             "iwae": estimators.run_iwae, "meanfield": meanfield.run, "svi": meanfield.run_svi, "vae": vae.run,
-            "linear-vae": vae.run_linear, "tighter": tighter.run}
+            "linear-vae": vae.run_linear, "tighter": tighter.run, "grading": grading.run}
 ROOT = Path(__file__).resolve().parents[1]
 README_MARKERS = ("<!-- benchmarks:start -->", "<!-- benchmarks:end -->")
 

@@ -126,6 +126,20 @@ def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path)
     feedback = (tmp_path / "grades" / "feedback" / "correct.md").read_text()
     assert "Automatically graded: 12 of 12 points" in feedback and "best_constant_baseline = " in feedback
 
+    # otter-grader's own grader on the same autograder zip (what `otter grade` runs in Docker): the same scores
+    # (not for the crash, which ends otter's one kernel and with it every exercise's score)
+    otter = Path(sys.executable).with_name("otter")
+    for student in ("correct", "mistake", "exception", "loop"):
+        out = tmp_path / "otter" / student
+        out.mkdir(parents=True)
+        run = subprocess.run([str(otter), "run", "-a", str(hw / "autograder" / "autograder.zip"), "-o", str(out),
+                              str(tmp_path / "submissions" / f"{student}.ipynb")], cwd=out, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        results = {t["name"]: t["score"] for t in json.loads((out / "results.json").read_text())["tests"]}
+        for number in automatic:
+            assert results[number] == pytest.approx(float(grades[student, number, "automatic"][0])), (student, number)
+
 
 def test_a_cheating_student_scores_nothing(hw, tmp_path):
     student = notebook(hw / "student" / "hw1.ipynb")

@@ -1,6 +1,10 @@
 """Each exercise's reference passes its own checker; each typical mistake gets its message."""
 
+import base64
 import inspect
+import io
+import pickle
+import time
 
 import numpy as np
 import pytest
@@ -42,6 +46,52 @@ def test_reference_passes(ex):
 def test_each_mistake_fails_with_its_own_message(ex, mistake):
     feedback = ex.check(mistake.make)
     assert not feedback.passed and feedback.message == mistake.message
+
+
+FUNCTION_EXERCISES = [e for e in EXERCISES if e.probes is not None]
+
+
+@pytest.mark.parametrize("ex", FUNCTION_EXERCISES, ids=lambda e: e.key)
+def test_hidden_inputs_differ_from_the_public_ones_and_catch_every_mistake(ex):
+    """An assignment grades a function on graded_probes: not the public probes, the reference passes there, and
+    each typical mistake fails on at least one of them with its own message (one hidden test per input)."""
+    from vitools.exercises._core import hidden_check, hidden_form
+
+    assert ex.graded_probes and not {repr(p) for p in ex.graded_probes} & {repr(p) for p in ex.probes}
+    forms = [hidden_form(ex, probe) for probe in ex.graded_probes]
+    payloads = [base64.b64encode(pickle.dumps(form)).decode() for form in forms]
+    assert all(hidden_check(ex.reference, payload) == "ok" for payload in payloads)
+    for mistake in ex.mistakes:
+        messages = [hidden_check(mistake.make, payload) for payload in payloads]
+        assert any(message != "ok" for message in messages), mistake.message
+        assert mistake.message in messages or any("raised" in m for m in messages), mistake.message
+
+
+def test_an_exercise_without_a_function_answer_has_no_hidden_inputs_and_is_graded_by_hand():
+    for ex in EXERCISES:
+        if ex.probes is None and ex.accept is None:
+            assert ex.graded_probes is None and ex.points == 0 and ex.written_points == 2 * ex.stars, ex.key
+        elif ex.kind == "Derivation":
+            assert ex.points == 2 * ex.stars and ex.written_points == ex.stars, ex.key
+    with pytest.raises(ValueError, match="graded_probes are for a function answer"):
+        Exercise("x", "t", lambda: 1.0, chapter=1, kind="Coding", stars=1, minutes=5, graded_probes=[(1.0,)])
+    with pytest.raises(TypeError, match="minutes must be a whole number"):
+        Exercise("x", "t", lambda: 1.0, chapter=1, kind="Coding", stars=1, minutes=2.5)
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
+def test_the_student_form_gives_the_same_feedback_without_the_code(ex):
+    """The student package's copy: the same verdict and message for the reference and each mistake, no code."""
+    from vitools.exercises._core import _Stored, _StudentFormUnpickler, student_form
+
+    form = _StudentFormUnpickler(io.BytesIO(pickle.dumps(student_form(ex)))).load()
+    assert isinstance(form.reference, _Stored) and form.discussion == "" and form.graded_probes is None
+    with pytest.raises(RuntimeError, match="no reference solutions"):
+        form.reference()
+    assert "holds no solutions" in repr(form.solution())
+    assert form.check(ex.reference).passed
+    for mistake in ex.mistakes:
+        assert form.check(mistake.make).message == ex.check(mistake.make).message
 
 
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.key)
@@ -189,3 +239,34 @@ def test_the_reference_and_each_mistake_are_evaluated_once():
     ex.expected()[0][...] = 99.0                                                # a copy: the cached outputs stay
     assert ex.check(lambda x: 2 * x).passed
     assert calls == {"reference": len(probes), "three": len(probes), "four": len(probes)}
+
+
+def test_check_stops_a_runaway_answer_with_a_clear_message():
+    ex = Exercise("runaway", "t", lambda x: 2 * x, chapter=1, kind="Coding", stars=1, minutes=5, probes=[(1.0,)],
+                  time_limit=0.5)
+
+    def forever(x):
+        while True:
+            try:
+                pass
+            except Exception:      # a student's catch-all does not swallow the stop
+                pass
+
+    start = time.perf_counter()
+    feedback = ex.check(forever)
+    assert not feedback.passed and "still running after 0.5 s" in feedback.message
+    assert time.perf_counter() - start < 5
+    assert ex.check(lambda x: 2 * x).passed                     # the clock is off again afterwards
+
+
+def test_check_stops_a_runaway_answer_in_a_notebook_kernel():
+    """In a Jupyter kernel, as a student runs it: the cell returns with the message instead of hanging."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from vitools.exercises import exercise\nex = exercise('2.3')\nex.time_limit = 1.0\n"
+        "def kl_bernoulli(mu1, mu2):\n    while True:\n        pass\n\nex.check(kl_bernoulli)")])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    output = nb.cells[0].outputs[0]["data"]["text/plain"]
+    assert "Not yet." in output and "still running after 1 s" in output

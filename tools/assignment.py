@@ -260,7 +260,7 @@ def build(labels: list, out: Path, title: str | None = None, points: dict | None
     for q in questions:
         if q["points"]:
             (grader / "tests" / f"q{q['number'].replace('.', '_')}.py").write_text(
-                "test = " + pprint.pformat(hidden_tests(q), width=120, sort_dicts=False) + "\n")
+                "OK_FORMAT = True\n\ntest = " + pprint.pformat(hidden_tests(q), width=120, sort_dicts=False) + "\n")
     write_json(grader / "solutions.ipynb", solutions_notebook(title, questions))
     write_json(grader / "assignment.json", {"title": title, "notebook": f"{out.name}.ipynb",
                                             "cell_seconds": CELL_SECONDS, "memory_bytes": MEMORY_BYTES,

@@ -378,12 +378,22 @@ class Exercise:
                    for v, t in zip(value, target))
 
 
+def _outputs_or_none(ex: Exercise, mistake: Mistake):
+    """A mistake's outputs on the exercise's probes, None where the mistake raises there (as a broadcasting slip
+    does on a non-square input: an answer making it raises too, and the check reports that)."""
+    try:
+        return ex._outputs_of(mistake)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def student_form(ex: Exercise) -> Exercise:
     """A copy of ``ex`` for the student package: the reference and each mistake replaced by their outputs on the
     public probes (so ``check`` gives the same feedback there), and no solution text or hidden test inputs."""
     student = copy.copy(ex)
     student.reference = _Stored(ex._outputs_of(ex.reference))
-    student.mistakes = tuple(Mistake(_Stored(ex._outputs_of(m)), m.message) for m in ex.mistakes)
+    student.mistakes = tuple(Mistake(_Stored(outputs), m.message) for m in ex.mistakes
+                             if (outputs := _outputs_or_none(ex, m)) is not None)
     student.discussion, student.graded_probes, student._outputs, student._hints_shown = "", None, {}, 0
     return student
 

@@ -5,7 +5,7 @@
 The assignment is ``tools/assignment.py build 2.3 4.2 2.1 7.3`` (12 automatic points; 2.1's written part is
 graded by hand). The submissions are its solutions notebook with one answer spoilt in some: every 10th student
 (0, 10, ...) swaps KL's arguments in 2.3 (a typical mistake), every 10th from 1 raises in 4.2, and every 25th
-from 2 loops forever in 2.1 (stopped after the exercise's 10 s time limit); the other 82 are right.
+from 2 loops forever in 2.1 (stopped after the exercise's 5 s time limit); the other 82 are right.
 
 Measured: the wall-clock seconds of ``tools/assignment.py grade`` over all 100 (one sandboxed process per
 submission, as many at once as there are cores), and, as the reference, ``otter run`` (otter-grader's own
@@ -92,7 +92,7 @@ def run(quick: bool = False) -> Section:
     ]
     section.notes = [f"{sum(who(i) for i in range(n) for who, _ in SPOILT.values())} of the {n} submissions have a "
                      f"spoilt answer; {sum(SPOILT['2.1'][0](i) for i in range(n))} loop forever in 2.1 and cost "
-                     f"the exercise's 10 s time limit each, in both graders.",
+                     f"the exercise's 5 s time limit each, in both graders.",
                      "otter run executes each notebook top to bottom in a new Jupyter kernel (its check() cells too) "
                      "and imports otter in it; tools/assignment.py runs only the code cells in a sandboxed process "
                      "and keeps the tests outside it."]

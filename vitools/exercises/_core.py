@@ -226,7 +226,7 @@ class Exercise:
                  mistakes: Sequence[Mistake] = (), checks: Sequence[Callable] = (), hints: Sequence[str] = (),
                  discussion: str = "", probes: Sequence[tuple] | None = None, accept: Callable | None = None,
                  rtol: float = 1e-6, atol: float = 1e-8, minutes: int, graded_probes: Sequence[tuple] | None = None,
-                 points: int | None = None, written_points: int | None = None, time_limit: float = 10.0):
+                 points: int | None = None, written_points: int | None = None, time_limit: float = 5.0):
         _check_key(key, "key")
         if isinstance(chapter, bool) or not isinstance(chapter, int):
             raise TypeError(f"chapter must be an int, the chapter's number, got {chapter!r}")

@@ -101,7 +101,7 @@ def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path)
                "    return mu2 * np.log(mu2 / mu1) + (1 - mu2) * np.log((1 - mu2) / (1 - mu1))\n")
     raises = "def score_estimates(f_values, z, mu):\n    raise ValueError('not finished')\n"
     loops = "def kl_normal(m, s, mu, sd_p):\n    while True:\n        pass\n"
-    crashes = "import os, signal\n\ndef free_bits_kl(kl, kl_min):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    crashes = "import os\n\ndef free_bits_kl(kl, kl_min):\n    os._exit(3)\n"
     grades = grade(hw, {"correct": solutions, "mistake": answered(solutions, "2.3", swapped),
                         "exception": answered(solutions, "4.2", raises), "loop": answered(solutions, "2.1", loops),
                         "crash": answered(solutions, "7.3", crashes)}, tmp_path)
@@ -117,6 +117,10 @@ def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path)
                 assert float(points) == possible, (student, number, feedback)
         assert grades[student, "2.1", "written"][:2] == ("", 2) and grades[student, "4.4", "written"][:2] == ("", 4)
         assert (tmp_path / "grades" / "feedback" / f"{student}.md").exists()
+    with open(tmp_path / "grades" / "totals.csv") as f:
+        totals = {r["student"]: float(r["automatic points"]) for r in csv.DictReader(f)}
+    assert totals == {s: sum(float(grades[s, n, "automatic"][0]) for n in automatic) for s in spoilt}
+    assert totals["correct"] == 12
     assert float(grades["mistake", "2.3", "automatic"][0]) > 0          # right where the direction does not matter
     assert "direction is swapped" in grades["mistake", "2.3", "automatic"][2]
     assert float(grades["exception", "4.2", "automatic"][0]) == 0
@@ -136,7 +140,7 @@ def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path)
                               str(tmp_path / "submissions" / f"{student}.ipynb")], cwd=out, capture_output=True,
                              text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
-        results = {t["name"]: t["score"] for t in json.loads((out / "results.json").read_text())["tests"]}
+        results = {t["name"]: t.get("score") for t in json.loads((out / "results.json").read_text())["tests"]}
         for number in automatic:
             assert results[number] == pytest.approx(float(grades[student, number, "automatic"][0])), (student, number)
 
@@ -157,11 +161,26 @@ def test_a_cheating_student_scores_nothing(hw, tmp_path):
         "checkout": ("import sys\nsys.path.insert(0, " + repr(str(ROOT)) + ")\nfor name in [m for m in sys.modules "
                      "if m.startswith('vitools')]:\n    del sys.modules[name]\n"
                      "from vitools.exercises.chapter2 import kl_bernoulli\n"),
+        "checkout-by-path": ("exec(open(" + repr(str(ROOT / "vitools" / "exercises" / "chapter2.py")) + ").read())\n"),
+        "grader-root": ("import os, glob\nsolutions = glob.glob(f'/proc/{os.getppid()}/root/**/solutions.ipynb', "
+                        "recursive=True) + glob.glob('/proc/1/root" + str(hw) + "/autograder/solutions.ipynb')\n"
+                        "import json\nexec(json.load(open(solutions[0]))['cells'][4]['source'])\n"),
+        "unmount": ("import os\nos.system('umount " + str(hw / "autograder") + "')\n"
+                    "import json\nnb = json.load(open(" + repr(str(hw / "autograder" / "solutions.ipynb")) + "))\n"
+                    "exec(next(''.join(c['source']) for c in nb['cells'] if 'answer-2.3' in c['metadata'].get('tags', [])))\n"),
+        "vandal": ("import glob\nfor test in glob.glob(" + repr(str(hw / "autograder" / "tests")) + " + '/*.py'):\n"
+                   "    open(test, 'w').write('OK_FORMAT = True\\ntest = {}')\n"),
+        "pipe": ("import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, b'garbage\\n')\n"
+                 "    except OSError:\n        pass\n"),
+        "kill-grader": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\n",
     }
     grades = grade(hw, {name: answered(student, "2.3", code) for name, code in cheats.items()}, tmp_path)
     for name in cheats:
         points, possible, feedback = grades[name, "2.3", "automatic"]
         assert float(points) == 0, (name, feedback)
+    assert sorted(p.name for p in (hw / "autograder" / "tests").glob("*.py")) == ["q2_1.py", "q2_3.py", "q4_2.py", "q7_3.py"]
+    assert all("hidden_check" in p.read_text() for p in (hw / "autograder" / "tests").glob("*.py"))   # untouched
+    assert float(grades["vandal", "4.2", "automatic"][0]) == 0                # the blank stubs still score nothing
 
 
 def test_what_a_student_receives_holds_no_answer(hw):

@@ -89,6 +89,18 @@ def test_the_student_form_gives_the_same_feedback_without_the_code(ex):
     with pytest.raises(RuntimeError, match="no reference solutions"):
         form.reference()
     assert "holds no solutions" in repr(form.solution())
+    if ex.accept is not None:                              # a property: judged, but no example answer held
+        assert form.reference.outputs is None and form.check(ex.reference()).passed
+        with pytest.raises(RuntimeError, match="holds no answer"):
+            form.expected()
+        return
+    if ex.probes is None:                                  # one fixed value: not held, so not judged
+        assert form.reference.outputs is None and form.mistakes == ()
+        feedback = form.check(ex.reference)
+        assert not feedback.passed and not feedback.judged and "does not hold it" in feedback.message
+        with pytest.raises(RuntimeError, match="holds no answer"):
+            form.expected()
+        return
     assert form.check(ex.reference).passed
     for mistake in ex.mistakes:
         assert form.check(mistake.make).message == ex.check(mistake.make).message

@@ -12,15 +12,17 @@
 An exercise whose answer is a function is graded automatically on its ``graded_probes``, inputs that the public
 ``check()`` never uses; its points are split evenly over those hidden tests, and a failed one says which typical
 mistake it looks like. An answer judged by a property (KL's triangle inequality) is graded on that property. A
-derivation also has a written part, graded by hand. An answer that is a number read off an experiment is graded by
-hand only: a checker that says whether a number is right, or how far off it is, gives the number away to anyone
-who calls it in a loop, so such answers get no ``check()`` in an assignment.
+derivation also has a written part, graded by hand. An answer that is one fixed value (a number or an array the
+exercise determines) is graded by hand only: a checker that says whether a value is right, or how far off it is,
+gives the value away to anyone who calls it in a loop, so such answers get no ``check()`` in an assignment.
 
-``grade`` runs each submission (``submissions/<student>.ipynb``) in its own process, with no network, a memory
-limit, and a time limit per cell and per hidden test, importing the student package (never this checkout's
-vitools). A submission that crashes its process is graded again one exercise at a time, so a crash or a runaway
-answer costs only that exercise. It writes the gradebook (student, exercise, part, points, possible, feedback)
-and feedback/<student>.md beside it.
+``grade`` runs each submission (``submissions/<student>.ipynb``) in its own sandboxed process
+(tools/grading_sandbox.py: no network, a memory limit, a time limit per cell and per call, the autograder, the
+submissions and this checkout's sources hidden, the student package as vitools). The hidden tests run here, in the
+grader, on what the student's functions return, so no hidden input's expected output enters the sandbox. A cell
+or a call that ends the sandbox costs only its exercise: the sandbox starts again without that cell. It writes the
+gradebook (student, exercise, part, points, possible, feedback), totals.csv (one row per student) and
+feedback/<student>.md beside it.
 """
 
 import argparse
@@ -45,7 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+WRITTEN_PLACEHOLDER = "*Write your answer and your working here (Markdown and $\\LaTeX$ work).*"
 CELL_SECONDS = 20.0             # a cell of a submission (an answer cell defines a function: it should take no time)
+SANDBOX_UID = 200_000           # the sandboxes' user ids: one per submission, owning no file
 MEMORY_BYTES = 3 << 30          # address space of a grading process (torch alone maps about 1 GiB)
 RUNTIME = ["numpy>=1.26,<3", "scipy>=1.11", "torch==2.13.0", "scikit-learn>=1.4", "matplotlib>=3.8",
            "ipython", "markdown-it-py", "mdit-py-plugins"]   # what the student package needs at run time
@@ -109,7 +113,10 @@ def answer_stub(code: str, key: str) -> tuple:
 
 
 def _cell(kind: str, source: str, tags=()) -> dict:
-    cell = {"cell_type": kind, "metadata": {"tags": list(tags)} if tags else {}, "source": source}
+    import hashlib
+
+    cell_id = hashlib.sha1(f"{kind}{source}{tags}".encode()).hexdigest()[:8]
+    cell = {"cell_type": kind, "id": cell_id, "metadata": {"tags": list(tags)} if tags else {}, "source": source}
     if kind == "code":
         cell.update(execution_count=None, outputs=[])
     return cell
@@ -125,19 +132,30 @@ def _notebook(cells: list) -> dict:
 # ---------------------------------------------------------------- build
 
 def plan(labels: list, points: dict) -> list:
-    """The assignment's questions: one dict per exercise, in the order given."""
+    """The assignment's questions: one dict per exercise, in the order given. ``points`` maps an exercise number
+    to (automatic, written) points; None keeps the exercise's own."""
     from vitools.exercises import exercise
+    from vitools.exercises._core import UnknownExercise
 
     book = _book_cells()
     questions = []
     for label in labels:
-        ex = exercise(label)
+        try:
+            ex = exercise(label)
+        except UnknownExercise:
+            raise SystemExit(f"no exercise {label!r}: `python -m vitools.exercises` lists them (give a number such "
+                             f"as 2.3 or a key such as kl-two-coins)") from None
+        if ex.number in [q["number"] for q in questions]:
+            raise SystemExit(f"exercise {ex.number} is in the list twice: give each exercise once")
         if ex.key not in book:
             raise SystemExit(f"exercise {label} ({ex.key}) is not stated in any chapter notebook")
         markdown, code, cells = book[ex.key]
         stub, name = answer_stub(code, ex.key)
         automatic = ex.probes is not None or ex.accept is not None
-        auto, written = (points.get(ex.number, ex.points), ex.written_points) if automatic else (0, points.get(ex.number, ex.written_points))
+        auto, written = points.get(ex.number) or (ex.points, ex.written_points)
+        if not automatic and auto:
+            raise SystemExit(f"--points {ex.number}: its answer is one fixed value, graded by hand only; give its "
+                             f"written points alone, e.g. --points {ex.number}=0+{auto or written}")
         if automatic and ex.probes is not None and not ex.graded_probes:
             raise SystemExit(f"exercise {ex.number} ({ex.key}) has no graded_probes: add hidden test inputs to its "
                              f"register call in vitools/exercises/chapter{ex.chapter}.py")
@@ -145,13 +163,41 @@ def plan(labels: list, points: dict) -> list:
                               minutes=ex.minutes, name=name, stub=stub, automatic=automatic, points=auto,
                               written_points=written, time_limit=ex.time_limit,
                               statement=statement(markdown, cells, ex.chapter), chapter=ex.chapter))
+    unused = sorted(set(points) - {q["number"] for q in questions})
+    if unused:
+        raise SystemExit(f"--points for {', '.join(unused)}, which the assignment does not hold (it holds "
+                         f"{', '.join(q['number'] for q in questions)})")
     return questions
+
+
+def parse_points(items: list) -> dict:
+    """``["2.3=5", "2.1=4+3"]`` -> {"2.3": (5, None), "2.1": (4, 3)} with None filled in by the exercise's own."""
+    from vitools.exercises import exercise
+
+    points = {}
+    for item in items:
+        number, _, value = item.partition("=")
+        parts = value.split("+")
+        if not number or not 1 <= len(parts) <= 2 or not all(part.isdigit() for part in parts):
+            raise SystemExit(f"--points {item}: give NUMBER=AUTOMATIC or NUMBER=AUTOMATIC+WRITTEN in whole points "
+                             f">= 0, e.g. --points 2.3=5 or --points 2.1=4+3 (repeat --points for more exercises)")
+        try:
+            ex = exercise(number)
+        except Exception:   # noqa: BLE001  (reported in words)
+            raise SystemExit(f"--points {item}: no exercise {number!r}") from None
+        automatic = int(parts[0])
+        written = int(parts[1]) if len(parts) == 2 else ex.written_points
+        if ex.probes is None and ex.accept is None and len(parts) == 1:   # graded by hand: the one number is written
+            automatic, written = 0, int(parts[0])
+        points[ex.number] = (automatic, written)
+    return points
 
 
 def student_notebook(title: str, questions: list) -> dict:
     total = sum(q["points"] + q["written_points"] for q in questions)
     rows = "\n".join(f"| {q['number']} | {q['title']} | {q['kind']}, {'★' * q['stars']} | "
                      f"{q['points'] + q['written_points']} | about {q['minutes']} min |" for q in questions)
+    limit, cell = max(q["time_limit"] for q in questions), CELL_SECONDS
     cells = [_cell("markdown", f"""# {title}
 
 {len(questions)} exercises from *Variational Inference, Interactively*, {total} points in all.
@@ -163,8 +209,9 @@ def student_notebook(title: str, questions: list) -> dict:
 **How to work.** Write each answer in the code cell that holds its stub (tagged `answer-<number>`): fill in the
 body and keep the function's name. Run the cell below it: `check()` compares your function with the right outputs
 on a few test inputs and names the typical mistakes; `exercise("<number>").hint()` gives a hint. Your grade comes
-from *other* inputs, so make the function right, not just its outputs on those. Each answer must return within
-a few seconds. A written part goes into the Markdown cell that says so.
+from *other* inputs, so make the function right, not just its outputs on those. Each call of your function must
+return within {limit:g} s and each cell within {cell:g} s, or it is stopped. A written part goes into the Markdown
+cell that says so.
 
 **To submit**, save this notebook and hand in the `.ipynb` file named after yourself (`ada_lovelace.ipynb`).
 
@@ -172,8 +219,7 @@ Set up once: `pip install -r requirements.txt` in this folder, then open this no
              _cell("code", "import numpy as np\n\nfrom vitools.exercises import exercise", tags=["setup"])]
     for q in questions:
         number = q["number"]
-        head = (f"## Exercise {number}: {q['title']}\n\n*{q['kind']}, {'★' * q['stars']}, about {q['minutes']} "
-                f"minutes; {_points_text(q)}.*\n\n")
+        head = f"## Exercise {number}: {q['title']}\n\n*About {q['minutes']} minutes; {_points_text(q)}.*\n\n"
         manual = q["written_points"] > 0
         cells.append(_cell("markdown", ("<!-- BEGIN QUESTION -->\n\n" if manual and not q["automatic"] else "")
                            + head + q["statement"]))
@@ -189,8 +235,7 @@ Set up once: `pip install -r requirements.txt` in this folder, then open this no
             if q["automatic"]:
                 cells.append(_cell("markdown", "<!-- BEGIN QUESTION -->\n\n**Written part** (graded by hand): "
                                                "the derivation behind your function."))
-            cells.append(_cell("markdown", "*Write your derivation here (Markdown and $\\LaTeX$ work).*",
-                               tags=[f"written-{number}"]))
+            cells.append(_cell("markdown", WRITTEN_PLACEHOLDER, tags=[f"written-{number}"]))
             cells.append(_cell("markdown", "<!-- END QUESTION -->"))
     return _notebook(cells)
 
@@ -245,6 +290,9 @@ def build(labels: list, out: Path, title: str | None = None, points: dict | None
     out = Path(out)
     if out.resolve() in (ROOT, ROOT / "book", ROOT / "vitools", ROOT / "tools"):
         raise SystemExit(f"--out {out}: choose a new folder, not one of the repository's own")
+    if out.exists() and any(out.iterdir()) and not (out / "autograder" / "assignment.json").exists():
+        raise SystemExit(f"--out {out}: the folder exists and is not an assignment; choose a new folder (an "
+                         f"assignment folder is replaced)")
     questions = plan(labels, points or {})
     title = title or f"{out.name}: exercises {', '.join(q['number'] for q in questions)}"
     shutil.rmtree(out, ignore_errors=True)
@@ -294,12 +342,12 @@ def write_json(path: Path, data) -> None:
 # ---------------------------------------------------------------- grade
 
 def _namespaces() -> list:
-    """The command prefix that starts a process in new mount and network namespaces (no network; folders it
-    must not read are hidden there), or [] where this machine does not allow it."""
+    """The command prefix that starts a process in new mount, network and process namespaces (as root: the
+    sandbox then moves into a root of its own and drops to a user id of its own), or [] where it cannot."""
     unshare = shutil.which("unshare")
-    for prefix in ([unshare, "-mn"], [unshare, "-rmn"]) if unshare else ():
-        if subprocess.run(prefix + ["mount", "-t", "tmpfs", "none", "/mnt"], capture_output=True).returncode == 0:
-            return prefix
+    prefix = [unshare, "-mnp", "--fork", "--kill-child", "--mount-proc"] if unshare else []
+    if prefix and os.geteuid() == 0 and subprocess.run(prefix + ["true"], capture_output=True).returncode == 0:
+        return prefix
     return []
 
 
@@ -311,7 +359,7 @@ class Sandbox:
     """The submission's code running in its own process (tools/grading_sandbox.py): the grader asks it to call the
     student's functions on hidden inputs and compares what comes back, here, with what is expected."""
 
-    TIMEOUT = "timeout"
+    TIMEOUT, BROKEN = "timeout", "broken"
 
     def __init__(self, settings: dict, prefix: list):
         self.settings, self.prefix, self.process, self.errors, self.defined = settings, prefix, None, {}, {}
@@ -331,22 +379,28 @@ class Sandbox:
         self.buffer, running = b"", None
         while True:
             message = self._receive(self.settings["cell_seconds"] + (60 if running is None else 10))
+            if isinstance(message, dict) and ("cell" in message and message["cell"] not in range(len(cells)) or
+                                              "running" in message and message["running"] not in range(len(cells))):
+                self.close()
+                message = self.BROKEN
             if not isinstance(message, dict):                   # the process ended, or hung in a cell
                 if running is None:
                     raise RuntimeError(f"the grading process could not start: {self._death()}")
                 cell = cells[running]
                 self.skip.add(cell["index"])
-                what = ("hung past its time limit" if message == self.TIMEOUT else f"ended the grading process "
-                        f"({self._death()})")
-                self.errors[cell["label"]] = f"Cell {cell['number']} {what}."
+                what = {self.TIMEOUT: "hung past its time limit",
+                        self.BROKEN: "wrote on the grader's channel"}.get(message) or \
+                    f"ended the grading process ({self._death()})"
+                self.errors[cell["label"]] = f"{_which(cell)} {what}, so it was left out."
                 return self.start()
             if "running" in message:
                 running = message["running"]
             elif "cell" in message:
                 cell = cells[message["cell"]]
-                self.errors[cell["label"]] = f"Cell {cell['number']} raised {message['error']}: {message['message']}"
+                self.errors[cell["label"]] = f"{_which(cell)} raised {message['error']}: {message['message']}."
             else:
-                self.defined = message["defined"]
+                defined = message.get("defined")
+                self.defined = defined if isinstance(defined, dict) else {}
                 return
 
     def alive(self) -> bool:
@@ -369,12 +423,21 @@ class Sandbox:
                 self.process.kill()
                 self.process.wait()
                 return self.TIMEOUT
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 return None
             self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+            if len(self.buffer) > 64 << 20:
+                break
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):               # the submission wrote on the grader's pipe
+            self.close()
+            return self.BROKEN
+        return message
 
     def ask(self, kind: str, name: str, seconds: float, args=None):
         """Call the student's function ``name`` on ``args`` ("call"), or fetch the value ``name`` ("value", "repr")."""
@@ -396,6 +459,8 @@ class Sandbox:
             raise
         if reply == self.TIMEOUT:
             raise TimeLimitExceeded(seconds)
+        if reply == self.BROKEN:
+            raise AnswerFailed("the submission wrote on the grader's channel")
         if reply is None:
             raise type("GradingProcessEnded", (AnswerFailed,), {})(
                 f"your function ended the process running it ({self._death()})")
@@ -416,6 +481,11 @@ class Sandbox:
         if self.alive():
             self.process.kill()
             self.process.wait()
+
+
+def _which(cell: dict) -> str:
+    return (f"Your answer cell for exercise {cell['label']} (tagged answer-{cell['label']})" if cell["label"] else
+            f"Code cell {cell['number']} of the notebook (counting every cell from 1)")
 
 
 class StudentFunction:
@@ -446,18 +516,38 @@ def submission_cells(submission: Path) -> tuple:
     return code, written
 
 
-def judge(grader: Path, submission: Path, prefix: list, hide: list) -> tuple:
+def _result(future, submission: Path, config: dict) -> tuple:
+    """A judge's result; if the judge itself failed, rows that say so (the batch goes on)."""
+    try:
+        return future.result()
+    except Exception as err:   # noqa: BLE001  (one submission's failure is reported, not raised)
+        why = f"Grading this submission failed ({type(err).__name__}: {err}); ask your instructor to look at it."
+        return [[submission.stem, q["number"], part, 0 if part == "automatic" else "", possible, why]
+                for q in config["questions"]
+                for part, possible in (("automatic", q["points"]), ("written", q["written_points"])) if possible], {}
+
+
+def judge(grader: Path, submission: Path, prefix: list, uid: int) -> tuple:
     """Grade one submission: (gradebook rows, written parts)."""
     from otter.test_files import OKTestFile
 
     config = json.loads((grader / "assignment.json").read_text())
-    cells, written = submission_cells(submission)
+    try:
+        cells, written = submission_cells(submission)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        why = f"The file is not a readable notebook ({type(err).__name__}: {err}); hand in the .ipynb file itself."
+        rows = [[submission.stem, q["number"], part, 0 if part == "automatic" else "", possible, why]
+                for q in config["questions"]
+                for part, possible in (("automatic", q["points"]), ("written", q["written_points"])) if possible]
+        return rows, {}
+    written = {number: text for number, text in written.items() if text.strip() != WRITTEN_PLACEHOLDER}
     with tempfile.TemporaryDirectory() as workdir:
+        os.chmod(workdir, 0o755)                # readable by the sandbox's own user id
         shutil.copy(Path(__file__).with_name("grading_sandbox.py"), workdir)
         shutil.copytree(grader / "package", Path(workdir) / "package")
         sandbox = Sandbox({"cells": cells, "cell_seconds": config["cell_seconds"], "workdir": workdir,
                            "memory_bytes": config["memory_bytes"], "names": [q["name"] for q in config["questions"]],
-                           "package": str(Path(workdir) / "package"), "namespaces": bool(prefix), "hide": hide,
+                           "package": str(Path(workdir) / "package"), "namespaces": bool(prefix), "uid": uid,
                            "script": str(Path(workdir) / "grading_sandbox.py")}, prefix)
         rows = []
         try:
@@ -468,17 +558,35 @@ def judge(grader: Path, submission: Path, prefix: list, hide: list) -> tuple:
                                  *score(grader, q, sandbox, OKTestFile)])
                 if q["written_points"]:
                     text = written.get(q["number"], "")
-                    if not q["automatic"]:          # a value graded by hand: quote it for the grader
-                        try:
-                            value = sandbox.ask("repr", q["name"], 5)
-                        except Exception as err:      # noqa: BLE001  (the grader sees why)
-                            value = f"(could not be read: {err})"
+                    note = "to grade by hand" + ("" if text.strip() else ": the written part is empty")
+                    if not q["automatic"]:          # a value graded by hand: quote it, and compare it here
+                        value, note = by_hand_value(grader, q, sandbox, note)
                         written[q["number"]] = text = f"`{q['name']} = {value}`\n\n{text}"
-                    rows.append([submission.stem, q["number"], "written", "", q["written_points"],
-                                 "to grade by hand" + ("" if text.strip() else ": the written part is empty")])
+                    rows.append([submission.stem, q["number"], "written", "", q["written_points"], note])
         finally:
             sandbox.close()
     return rows, written
+
+
+def by_hand_value(grader: Path, q: dict, sandbox: Sandbox, note: str) -> tuple:
+    """(the student's value as text, the gradebook note): for the instructor's eyes, whether it matches the
+    reference (the feedback file sent to the student shows only the value)."""
+    import numpy as np
+
+    from vitools.exercises import exercise
+
+    try:
+        text = sandbox.ask("repr", q["name"], 5)
+        value = sandbox.ask("value", q["name"], q["time_limit"])
+    except Exception as err:      # noqa: BLE001  (the grader sees why)
+        return f"(could not be read: {err})", note
+    if value is None:
+        return "... (no answer)", note + "; no value given"
+    ex = exercise(q["key"])
+    expected = ex.expected()
+    same = value.shape == expected.shape and bool(np.allclose(value, expected, rtol=ex.rtol, atol=ex.atol))
+    return text, note + (f"; the value {'matches' if same else 'differs from'} the reference "
+                         f"{np.array2string(np.asarray(expected), precision=4)}")
 
 
 def score(grader: Path, q: dict, sandbox: Sandbox, OKTestFile) -> list:
@@ -491,6 +599,7 @@ def score(grader: Path, q: dict, sandbox: Sandbox, OKTestFile) -> list:
     elif kind == "value":
         try:
             answer = sandbox.ask("value", q["name"], q["time_limit"])
+            answer = ... if answer is None else answer         # `name = ...`: no answer yet
         except Exception as err:            # noqa: BLE001  (reported as feedback)
             answer = None
             sandbox.errors.setdefault(q["number"], f"Its value could not be read: {err}")
@@ -518,34 +627,55 @@ def grade(assignment: Path, submissions: Path, out: Path, jobs: int | None = Non
     from concurrent.futures import ProcessPoolExecutor
 
     import otter.test_files  # noqa: F401  (imported once, before the judges fork)
-    import vitools.exercises
+    import vitools.exercises  # noqa: F401
 
     grader = Path(assignment).resolve() / "autograder"
     if not (grader / "assignment.json").exists():
         raise SystemExit(f"{grader / 'assignment.json'} not found: give the folder that "
                          f"`python tools/assignment.py build ... --out FOLDER` wrote")
     config = json.loads((grader / "assignment.json").read_text())
-    files = sorted(Path(submissions).glob("*.ipynb"))
+    if not Path(submissions).is_dir():
+        raise SystemExit(f"{submissions}: no such folder (give the folder holding the students' .ipynb files)")
+    entries = sorted(Path(submissions).iterdir())
+    files = [f for f in entries if f.is_file() and f.suffix.lower() == ".ipynb"]
+    if skipped := [f.name for f in entries if f not in files and not f.name.startswith(".")]:
+        print(f"note: not a notebook, skipped: {', '.join(skipped)} (only <student>.ipynb files directly in "
+              f"{submissions} are graded)")
     if not files:
-        raise SystemExit(f"no submissions (*.ipynb) in {submissions}")
+        raise SystemExit(f"no submissions (<student>.ipynb) in {submissions}")
     prefix = _namespaces()
     if not prefix:
-        print("note: this machine cannot start a process in new mount and network namespaces (unshare -mn, as "
-              "root): submissions run without network sockets but can read this machine's files; grade as a user "
-              "who cannot read the autograder folder")
+        print("WARNING: submissions are NOT isolated here: sandboxing needs root and Linux namespaces (unshare). "
+              "A submission can read this machine's files, the hidden tests included. Grade as root on Linux, or "
+              "with otter grade in Docker (see the README)")
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    instructor_vitools = Path(vitools.exercises.__file__).resolve().parents[1]
-    hide = sorted({str(grader), str(Path(submissions).resolve()), str(out.parent), str(instructor_vitools),
-                   str(ROOT / "tools"), str(ROOT / "book"), str(ROOT / ".git"), str(ROOT / "tests")})
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(jobs or os.cpu_count() or 1, mp_context=context) as pool:
-        graded = list(pool.map(judge, [grader] * len(files), files, [prefix] * len(files), [hide] * len(files)))
+        futures = [pool.submit(judge, grader, file, prefix, SANDBOX_UID + i) for i, file in enumerate(files)]
+        graded = [_result(future, file, config) for future, file in zip(futures, files)]
+    kept = hand_points(out)
+    for submission_rows, _ in graded:
+        for row in submission_rows:
+            if row[2] == "written" and (row[0], row[1]) in kept:
+                row[3] = kept[row[0], row[1]]
     rows = [row for submission_rows, _ in graded for row in submission_rows]
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "exercise", "part", "points", "possible", "feedback"])
-        writer.writerows(rows)
+        writer.writerows([*row[:3], _number(row[3]), *row[4:]] for row in rows)
+    if kept:
+        print(f"kept {len(kept)} hand-graded points already in {out}")
+    with open(out.with_name("totals.csv"), "w", newline="") as f:      # one row per student, for an LMS upload
+        writer = csv.writer(f)
+        writer.writerow(["student", "automatic points", "automatic possible", "written points (by hand)",
+                         "written possible"])
+        for file, (submission_rows, _) in zip(files, graded):
+            automatic = [r for r in submission_rows if r[2] == "automatic"]
+            written = [r for r in submission_rows if r[2] == "written"]
+            writer.writerow([file.stem, _number(sum(r[3] for r in automatic)), sum(r[4] for r in automatic),
+                             _number(sum(r[3] for r in written)) if all(r[3] != "" for r in written) else "",
+                             sum(r[4] for r in written)])
     feedback_dir = out.parent / "feedback"
     feedback_dir.mkdir(exist_ok=True)
     for file, (submission_rows, written) in zip(files, graded):
@@ -553,19 +683,39 @@ def grade(assignment: Path, submissions: Path, out: Path, jobs: int | None = Non
     return rows
 
 
+def hand_points(gradebook: Path) -> dict:
+    """{(student, exercise): points} for the written parts already graded in an earlier gradebook at this path:
+    grading again (a late submission, a fixed test) keeps them."""
+    if not gradebook.exists():
+        return {}
+    with open(gradebook) as f:
+        return {(r["student"], r["exercise"]): float(r["points"]) for r in csv.DictReader(f)
+                if r.get("part") == "written" and r.get("points", "").strip()}
+
+
+def _number(points) -> str:
+    return "" if points == "" else f"{round(float(points), 2):g}"
+
+
 def feedback_text(config: dict, rows: list, written: dict) -> str:
     automatic = [r for r in rows if r[2] == "automatic"]
+    by_hand = [r for r in rows if r[2] == "written"]
     got, possible = sum(r[3] for r in automatic), sum(r[4] for r in automatic)
     lines = [f"# {config['title']}: feedback for {rows[0][0]}", "",
-             f"Automatically graded: {got:g} of {possible:g} points. Written parts are graded by hand.", ""]
+             f"Automatically graded: {_number(got)} of {possible:g} points."]
+    if by_hand:
+        graded = all(r[3] != "" for r in by_hand)
+        lines.append(f"Graded by hand: {_number(sum(r[3] for r in by_hand))} of {sum(r[4] for r in by_hand)} points."
+                     if graded else "Written parts: graded by hand (not yet).")
+    lines.append("")
     for q in config["questions"]:
         lines.append(f"## Exercise {q['number']}: {q['title']}")
         for row in (r for r in rows if r[1] == q["number"]):
             if row[2] == "automatic":
-                lines += ["", f"**{row[3]:g} of {row[4]} points.** {row[5]}"]
+                lines += ["", f"**{_number(row[3])} of {row[4]} points.** {row[5]}"]
             else:
-                lines += ["", f"**Written part ({row[4]} points, graded by hand):**", "",
-                          written.get(q["number"], "").strip() or "*(empty)*"]
+                mark = f"{_number(row[3])} of {row[4]} points" if row[3] != "" else f"{row[4]} points, graded by hand"
+                lines += ["", f"**Written part ({mark}):**", "", written.get(q["number"], "").strip() or "*(empty)*"]
         lines.append("")
     return "\n".join(lines)
 
@@ -591,10 +741,12 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="build an assignment from exercise numbers or keys")
     b.add_argument("exercises", nargs="+", help="exercise numbers (2.3) or keys (kl-two-coins), in order")
-    b.add_argument("--out", type=Path, required=True, help="output folder (replaced if it exists)")
+    b.add_argument("--out", type=Path, required=True, help="output folder (a new one, or an earlier assignment's, "
+                                                                         "which is replaced)")
     b.add_argument("--title", help="the notebook's title (default: the folder name and the exercises)")
     b.add_argument("--points", action="append", default=[], metavar="NUMBER=POINTS",
-                   help="override an exercise's points, e.g. --points 2.3=5 (repeatable)")
+                   help="an exercise's points: --points 2.3=5 (automatic), --points 2.1=4+3 (automatic + written); "
+                        "for an answer graded by hand only, the written points; repeat for more exercises")
     g = commands.add_parser("grade", help="grade every submissions/<student>.ipynb")
     g.add_argument("assignment", type=Path, help="the folder that build wrote")
     g.add_argument("submissions", type=Path, help="a folder of filled-in notebooks, one per student")
@@ -603,13 +755,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.command == "build":
-        points = {}
-        for item in args.points:
-            number, _, value = item.partition("=")
-            if not value.isdigit():
-                raise SystemExit(f"--points {item}: give NUMBER=POINTS, e.g. --points 2.3=5")
-            points[number] = int(value)
-        out = build(args.exercises, args.out, args.title, points)
+        out = build(args.exercises, args.out, args.title, parse_points(args.points))
         print(f"hand out {out / 'student'}; keep {out / 'autograder'}")
     else:
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The process that runs one student's submission for tools/assignment.py; it never sees a hidden test.
+"""The process that runs one student's submission for tools/assignment.py; it never sees a hidden test's answer.
 
     python -I grading_sandbox.py SETTINGS.json     (started by tools/assignment.py, one per submission)
 
@@ -8,8 +8,9 @@ arguments" (the hidden inputs, under the exercise's time limit) or "give the val
 arrays (``numpy.save`` without pickle), so nothing a student's code returns can run in the grader. The grader
 compares them with the expected outputs, which never enter this process.
 
-Started in new mount and network namespaces (``unshare -mn``), it first mounts empty file systems over the
-folders it must not read: the autograder (hidden tests, solutions), the submissions and the instructor's vitools.
+Started in new mount, network and process namespaces, it first moves into a root of its own that holds only the
+system folders, the Python installation and the student package, read-only (see :func:`isolate`), and then runs
+as a user id of its own, with limits on processes and file sizes.
 """
 
 import base64
@@ -17,6 +18,7 @@ import io
 import json
 import os
 import pickle
+import resource
 import subprocess
 import sys
 
@@ -38,12 +40,61 @@ def describe(err: BaseException) -> dict:
     return {"error": type(err).__name__, "message": str(err)[:500]}
 
 
+SYSTEM = ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32")   # what a Python process needs of /
+
+
+def isolate(settings: dict) -> None:
+    """Run from here on in a new root holding only the system folders, the Python installation and the working
+    folder (the student package), read-only, plus a small private /tmp; then as an unprivileged user of its own.
+
+    This process was started by ``unshare -mnp --fork --kill-child --mount-proc`` (new mount, network and process
+    namespaces: no network, no other process in sight, and every process it starts ends with it). The mounts
+    below change only this namespace's view. After ``setuid`` it cannot mount, unmount or leave the new root."""
+    keep = os.open(settings["workdir"], os.O_RDONLY)
+
+    def mount(*args):
+        subprocess.run(["mount", *args], check=True, capture_output=True, pass_fds=(keep,))
+
+    def bind(source, target):
+        os.makedirs(target, exist_ok=True)
+        mount("--bind", source, target)
+        mount("-o", "remount,bind,ro,nosuid,nodev", target)
+
+    mount("-t", "tmpfs", "-o", "size=64m,mode=1777", "none", "/tmp")      # the new root lives here
+    root = "/tmp/root"
+    os.makedirs(root)
+    for name in SYSTEM:
+        source = os.path.join("/", name)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), os.path.join(root, name))
+        elif os.path.isdir(source):
+            bind(source, os.path.join(root, name))
+    for prefix in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}):
+        if not any(prefix == f"/{name}" or prefix.startswith(f"/{name}/") for name in SYSTEM):
+            bind(prefix, root + prefix)
+    os.makedirs(root + "/dev")
+    mount("--bind", "/dev", root + "/dev")
+    os.makedirs(root + "/proc")
+    mount("-t", "proc", "proc", root + "/proc")                          # this namespace's processes only
+    os.makedirs(root + "/tmp/submission")
+    os.chmod(root + "/tmp", 0o1777)
+    bind(f"/proc/self/fd/{keep}", root + "/tmp/submission")
+    os.close(keep)
+    os.chroot(root)
+    os.chdir("/tmp")
+    resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))                  # per user: this sandbox's own uid
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+    os.setgroups([])
+    os.setgid(settings["uid"])
+    os.setuid(settings["uid"])
+
+
 def main(settings_file: str) -> None:
     settings = json.loads(open(settings_file).read())
-    for folder in settings["hide"]:                    # in our own mount namespace: the rest of the machine is unchanged
-        if settings["namespaces"] and os.path.isdir(folder):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", folder], check=True)
-    if not settings["namespaces"]:                     # no network namespace: refuse sockets here instead
+    if settings["namespaces"]:
+        isolate(settings)
+        settings["package"] = os.path.join("/tmp/submission", os.path.relpath(settings["package"], settings["workdir"]))
+    else:                                              # no network namespace: refuse sockets here instead
         import socket
 
         def refuse(*args, **kwargs):
@@ -67,7 +118,7 @@ def main(settings_file: str) -> None:
                 exec(compile(cell["source"], f"<cell {cell['number']}>", "exec"), env)
         except TimeLimitExceeded:
             send(channel, {"cell": i, "error": "TimeLimitExceeded",
-                           "message": f"still running after {settings['cell_seconds']:g} s, so it was stopped"})
+                           "message": f"it was still running after {settings['cell_seconds']:g} s and was stopped"})
         except BaseException as err:   # noqa: B036  (a student's SystemExit or KeyboardInterrupt too)
             send(channel, {"cell": i, **describe(err)})
     send(channel, {"ready": True, "defined": {name: ("function" if callable(env[name]) else "value")

@@ -85,12 +85,13 @@ class Feedback:
 
     passed: bool
     message: str
+    judged: bool = True        # False: the checker could not judge the answer (the student package's fixed values)
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __repr__(self) -> str:
-        return ("Correct. " if self.passed else "Not yet. ") + self.message
+        return ("Correct. " if self.passed else "Not yet. " if self.judged else "Not checked here. ") + self.message
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,10 @@ class Exercise:
 
     def expected(self):
         """The reference answer: an array, or for a function answer a tuple of its outputs on the probes."""
+        if isinstance(self.reference, _Stored) and self.reference.outputs is None:
+            raise RuntimeError(f"the student package holds no answer to exercise {self.number or self.key}: "
+                               + ("its answer is one fixed value, which your instructor checks" if self.accept is None
+                                  else "any answer with the property the exercise asks for is right"))
         outputs = tuple(out.copy() for out in self._outputs_of(self.reference))
         return outputs if self.probes is not None else outputs[0]
 
@@ -312,6 +317,11 @@ class Exercise:
         except Exception as err:  # the student's function failed: report it rather than crash
             return Feedback(False, f"Evaluating your answer raised {type(err).__name__}: {err}")
         first_failure = next(filter(None, (check(v) for check in self.checks for v in value)), None)
+        if self._by_hand():
+            return Feedback(False, first_failure or (
+                "This answer is one fixed number (or array), and a checker that knew it would give it away to "
+                "anyone who asks often enough, so the student package does not hold it: your instructor checks "
+                "it, with your working."), judged=first_failure is not None)
         if self.accept is not None:
             message = first_failure or self.accept(value[0])
             return Feedback(message is None, message or "Your answer has the property the exercise asks for.")
@@ -342,7 +352,8 @@ class Exercise:
         self._hints_shown += 1
         text = f"**Hint {i + 1} of {len(self.hints)}.** {self.hints[i]}"
         if repeat:
-            text += "\n\n(That was the last hint; `solution()` shows the worked answer.)"
+            text += ("\n\n(That was the last hint.)" if isinstance(self.reference, _Stored) else
+                     "\n\n(That was the last hint; `solution()` shows the worked answer.)")
         return _Text(text)
 
     def solution(self) -> _Solution | _Text:
@@ -352,6 +363,10 @@ class Exercise:
                          "`check()` still compares your answer with the right outputs on its test inputs.")
         code = textwrap.dedent(inspect.getsource(self.reference))
         return _Solution(f"{self.discussion}\n\n```python\n{code}```", self)
+
+    def _by_hand(self) -> bool:
+        """In the student package, an answer that is one fixed value: its value is not held, only its form checked."""
+        return isinstance(self.reference, _Stored) and self.reference.outputs is None and self.accept is None
 
     def _outputs_of(self, source) -> tuple:
         """The outputs of the reference or of a Mistake, evaluated once (they depend on nothing but the probes)."""
@@ -389,11 +404,16 @@ def _outputs_or_none(ex: Exercise, mistake: Mistake):
 
 def student_form(ex: Exercise) -> Exercise:
     """A copy of ``ex`` for the student package: the reference and each mistake replaced by their outputs on the
-    public probes (so ``check`` gives the same feedback there), and no solution text or hidden test inputs."""
+    public probes (so ``check`` gives the same feedback there), and no solution text or hidden test inputs. For an
+    answer that is one fixed value it keeps only the structural checks: a checker that knows a value gives it away
+    to a student who calls it in a loop (or reads the stored outputs)."""
     student = copy.copy(ex)
-    student.reference = _Stored(ex._outputs_of(ex.reference))
-    student.mistakes = tuple(Mistake(_Stored(outputs), m.message) for m in ex.mistakes
-                             if (outputs := _outputs_or_none(ex, m)) is not None)
+    if ex.probes is None:       # a value: neither it (the example, for a property) nor its mistakes' values
+        student.reference, student.mistakes = _Stored(None), ()
+    else:
+        student.reference = _Stored(ex._outputs_of(ex.reference))
+        student.mistakes = tuple(Mistake(_Stored(outputs), m.message) for m in ex.mistakes
+                                 if (outputs := _outputs_or_none(ex, m)) is not None)
     student.discussion, student.graded_probes, student._outputs, student._hints_shown = "", None, {}, 0
     return student
 

@@ -237,3 +237,32 @@ print("no solutions" in repr(ex.solution()) or "holds no solutions" in ex.soluti
     first, second = run.stdout.strip().splitlines()
     right = exercise("2.3").reference
     assert first == "True " + exercise("2.3").check(lambda a, b: right(b, a)).message and second == "True"
+
+
+def test_grading_again_keeps_hand_graded_points_and_an_unreadable_notebook_costs_only_its_student(hw, tmp_path):
+    solutions = notebook(hw / "autograder" / "solutions.ipynb")
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "ada.ipynb").write_text(json.dumps(solutions))
+    (folder / "bob.ipynb").write_text("{not a notebook")
+    gradebook = tmp_path / "grades" / "grades.csv"
+    tool("grade", hw, folder, "--out", gradebook)
+    with open(gradebook) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["points"] for r in rows if r["student"] == "bob" and r["part"] == "automatic"} == {"0"}
+    assert all("not a readable notebook" in r["feedback"] for r in rows if r["student"] == "bob")
+    for r in rows:                                   # the instructor grades the written parts by hand
+        if r["student"] == "ada" and r["part"] == "written":
+            r["points"] = {"2.1": "1.5", "4.4": "3"}[r["exercise"]]
+    with open(gradebook, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=rows[0].keys())
+        writer.writeheader()
+        writer.writerows(rows)
+    tool("grade", hw, folder, "--out", gradebook)
+    with open(gradebook) as f:
+        again = {(r["student"], r["exercise"], r["part"]): r["points"] for r in csv.DictReader(f)}
+    assert again["ada", "2.1", "written"] == "1.5" and again["ada", "4.4", "written"] == "3"
+    with open(gradebook.with_name("totals.csv")) as f:
+        totals = {r["student"]: r for r in csv.DictReader(f)}
+    assert totals["ada"]["automatic points"] == "12" and totals["ada"]["written points (by hand)"] == "4.5"
+    assert "Graded by hand: 4.5 of 6 points." in (gradebook.parent / "feedback" / "ada.md").read_text()

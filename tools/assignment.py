@@ -209,9 +209,10 @@ def student_notebook(title: str, questions: list) -> dict:
 **How to work.** Write each answer in the code cell that holds its stub (tagged `answer-<number>`): fill in the
 body and keep the function's name. Run the cell below it: `check()` compares your function with the right outputs
 on a few test inputs and names the typical mistakes; `exercise("<number>").hint()` gives a hint. Your grade comes
-from *other* inputs, so make the function right, not just its outputs on those. Each call of your function must
-return within {limit:g} s and each cell within {cell:g} s, or it is stopped. A written part goes into the Markdown
-cell that says so.
+from *other* inputs, so make the function right, not just its outputs on those. Write the computation yourself
+with NumPy: calling a library routine that computes the exercise's quantity for you may pass the tests but earns
+no credit when the notebook is read. Each call of your function must return within {limit:g} s and each cell
+within {cell:g} s, or it is stopped. A written part goes into the Markdown cell that says so (keep that cell).
 
 **To submit**, save this notebook and hand in the `.ipynb` file named after yourself (`ada_lovelace.ipynb`).
 
@@ -280,6 +281,9 @@ def solutions_notebook(title: str, questions: list) -> dict:
             code = f"{q['name']} = np.array({ex.expected().tolist()!r})"
         cell = next(c for c in notebook["cells"] if f"answer-{q['number']}" in c["metadata"].get("tags", []))
         cell["source"] = "import numpy as np\n\n" + code + "\n"
+        for cell in notebook["cells"]:        # the book's discussion, for whoever grades the written part
+            if f"written-{q['number']}" in cell["metadata"].get("tags", []):
+                cell["source"] = f"**From the book's solution** (for the grader):\n\n{ex.discussion}"
     return notebook
 
 

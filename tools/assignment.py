@@ -335,7 +335,8 @@ def otter_zip(grader: Path) -> None:
     write_json(grader / "otter_config.json", {"lang": "python", "name": grader.parent.name})
     shutil.copytree(grader / "package" / "vitools", grader / "vitools", dirs_exist_ok=True)
     subprocess.run([otter, "generate", "-t", "tests", "-r", "requirements.txt", "-c", "otter_config.json",
-                    "-o", "autograder.zip", "vitools"], cwd=grader, check=True, capture_output=True)
+                    "--python-version", "3.11", "-o", "autograder.zip", "vitools"], cwd=grader, check=True,
+                   capture_output=True)
     shutil.rmtree(grader / "vitools")
 
 

@@ -124,7 +124,7 @@ def test_four_students_correct_mistake_exception_and_infinite_loop(hw, tmp_path)
     assert float(grades["mistake", "2.3", "automatic"][0]) > 0          # right where the direction does not matter
     assert "direction is swapped" in grades["mistake", "2.3", "automatic"][2]
     assert float(grades["exception", "4.2", "automatic"][0]) == 0
-    assert "raised ValueError: not finished" in grades["exception", "4.2", "automatic"][2]
+    assert "on a hidden input raised ValueError." in grades["exception", "4.2", "automatic"][2]    # not its text
     assert float(grades["loop", "2.1", "automatic"][0]) == 0 and "still running" in grades["loop", "2.1", "automatic"][2]
     assert float(grades["crash", "7.3", "automatic"][0]) == 0 and "ended the process" in grades["crash", "7.3", "automatic"][2]
     feedback = (tmp_path / "grades" / "feedback" / "correct.md").read_text()
@@ -173,6 +173,10 @@ def test_a_cheating_student_scores_nothing(hw, tmp_path):
         "pipe": ("import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, b'garbage\\n')\n"
                  "    except OSError:\n        pass\n"),
         "kill-grader": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\n",
+        "heartbeat": ("import os, time\nstart = time.time()\nwhile time.time() - start < 60:\n    try:\n"
+                      "        os.write(3, b'{\"running\": 0}\\n')\n        time.sleep(1)\n    except BaseException:\n"
+                      "        pass\n"),
+        "leaky": "def kl_bernoulli(mu1, mu2):\n    raise ValueError('\\ud800 ' + repr((mu1, mu2)))\n",
     }
     grades = grade(hw, {name: answered(student, "2.3", code) for name, code in cheats.items()}, tmp_path)
     for name in cheats:
@@ -181,6 +185,10 @@ def test_a_cheating_student_scores_nothing(hw, tmp_path):
     assert sorted(p.name for p in (hw / "autograder" / "tests").glob("*.py")) == ["q2_1.py", "q2_3.py", "q4_2.py", "q7_3.py"]
     assert all("hidden_check" in p.read_text() for p in (hw / "autograder" / "tests").glob("*.py"))   # untouched
     assert float(grades["vandal", "4.2", "automatic"][0]) == 0                # the blank stubs still score nothing
+    from vitools.exercises import exercise
+
+    leaked = [repr(args) for args in exercise("2.3").graded_probes if repr(args) in grades["leaky", "2.3", "automatic"][2]]
+    assert not leaked and "hidden input raised ValueError." in grades["leaky", "2.3", "automatic"][2]
 
 
 def test_what_a_student_receives_holds_no_answer(hw):

@@ -42,12 +42,14 @@ import tempfile
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 WRITTEN_PLACEHOLDER = "*Write your answer and your working here (Markdown and $\\LaTeX$ work).*"
+SUBMISSION_SECONDS = 300.0      # all of one submission's grading, restarts included
 CELL_SECONDS = 20.0             # a cell of a submission (an answer cell defines a function: it should take no time)
 SANDBOX_UID = 200_000           # the sandboxes' user ids: one per submission, owning no file
 MEMORY_BYTES = 3 << 30          # address space of a grading process (torch alone maps about 1 GiB)
@@ -316,6 +318,7 @@ def build(labels: list, out: Path, title: str | None = None, points: dict | None
     write_json(grader / "solutions.ipynb", solutions_notebook(title, questions))
     write_json(grader / "assignment.json", {"title": title, "notebook": f"{out.name}.ipynb",
                                             "cell_seconds": CELL_SECONDS, "memory_bytes": MEMORY_BYTES,
+                                            "submission_seconds": SUBMISSION_SECONDS,
                                             "questions": [{k: v for k, v in q.items() if k not in ("stub", "statement")}
                                                           for q in questions]})
     if zip_autograder:
@@ -347,10 +350,10 @@ def write_json(path: Path, data) -> None:
 # ---------------------------------------------------------------- grade
 
 def _namespaces() -> list:
-    """The command prefix that starts a process in new mount, network and process namespaces (as root: the
+    """The command prefix that starts a process in new mount, network, process, IPC and host-name namespaces (as root: the
     sandbox then moves into a root of its own and drops to a user id of its own), or [] where it cannot."""
     unshare = shutil.which("unshare")
-    prefix = [unshare, "-mnp", "--fork", "--kill-child", "--mount-proc"] if unshare else []
+    prefix = [unshare, "-mnpiu", "--fork", "--kill-child", "--mount-proc"] if unshare else []
     if prefix and os.geteuid() == 0 and subprocess.run(prefix + ["true"], capture_output=True).returncode == 0:
         return prefix
     return []
@@ -369,10 +372,19 @@ class Sandbox:
     def __init__(self, settings: dict, prefix: list):
         self.settings, self.prefix, self.process, self.errors, self.defined = settings, prefix, None, {}, {}
         self.skip = set()            # cells that ended or hung the process: left out when it starts again
+        self.deadline = time.monotonic() + settings["submission_seconds"]
+
+    def _out_of_time(self) -> str | None:
+        if time.monotonic() < self.deadline:
+            return None
+        self.close()
+        return f"the submission used up its {self.settings['submission_seconds']:g} s of grading time"
 
     def start(self) -> None:
         """Start the process and run the submission's cells; a cell that ends or hangs it is left out, and it
         starts again without that cell (the cell's exercise gets the message)."""
+        if why := self._out_of_time():
+            raise RuntimeError(why)
         cells = [c for c in self.settings["cells"] if c["index"] not in self.skip]
         settings_file = Path(self.settings["workdir"]) / "settings.json"
         settings_file.write_text(json.dumps(dict(self.settings, cells=cells)))
@@ -380,13 +392,17 @@ class Sandbox:
         self.process = subprocess.Popen(
             self.prefix + [sys.executable, "-I", self.settings["script"], str(settings_file)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.settings["workdir"],
+            env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1"),   # 16 at most
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
         self.buffer, running = b"", None
+        cell_deadline = time.monotonic() + 60 + self.settings["cell_seconds"]      # the first: start-up too
         while True:
-            message = self._receive(self.settings["cell_seconds"] + (60 if running is None else 10))
-            if isinstance(message, dict) and ("cell" in message and message["cell"] not in range(len(cells)) or
-                                              "running" in message and message["running"] not in range(len(cells))):
-                self.close()
+            message = self._receive(cell_deadline - time.monotonic())
+            if isinstance(message, dict) and (
+                    "cell" in message and message["cell"] not in range(len(cells)) or
+                    "running" in message and (message["running"] not in range(len(cells)) or
+                                              running is not None and message["running"] <= running)):
+                self.close()                                  # forged: not a message the sandbox sends
                 message = self.BROKEN
             if not isinstance(message, dict):                   # the process ended, or hung in a cell
                 if running is None:
@@ -400,6 +416,7 @@ class Sandbox:
                 return self.start()
             if "running" in message:
                 running = message["running"]
+                cell_deadline = time.monotonic() + self.settings["cell_seconds"] + 10
             elif "cell" in message:
                 cell = cells[message["cell"]]
                 self.errors[cell["label"]] = f"{_which(cell)} raised {message['error']}: {message['message']}."
@@ -420,7 +437,7 @@ class Sandbox:
         """The next reply, None when the process has ended, TIMEOUT (and the process killed) after ``seconds``."""
         import select
 
-        deadline = time.monotonic() + seconds
+        deadline = min(time.monotonic() + seconds, self.deadline)
         fd = self.process.stdout.fileno()
         while b"\n" not in self.buffer:
             ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
@@ -448,6 +465,8 @@ class Sandbox:
         """Call the student's function ``name`` on ``args`` ("call"), or fetch the value ``name`` ("value", "repr")."""
         from vitools.exercises._core import TimeLimitExceeded
 
+        if why := self._out_of_time():
+            raise AnswerFailed(why)
         if not self.alive():
             self.start()
         request = {"kind": kind, "name": name, "seconds": seconds,
@@ -551,6 +570,7 @@ def judge(grader: Path, submission: Path, prefix: list, uid: int) -> tuple:
         shutil.copy(Path(__file__).with_name("grading_sandbox.py"), workdir)
         shutil.copytree(grader / "package", Path(workdir) / "package")
         sandbox = Sandbox({"cells": cells, "cell_seconds": config["cell_seconds"], "workdir": workdir,
+                           "submission_seconds": config.get("submission_seconds", SUBMISSION_SECONDS),
                            "memory_bytes": config["memory_bytes"], "names": [q["name"] for q in config["questions"]],
                            "package": str(Path(workdir) / "package"), "namespaces": bool(prefix), "uid": uid,
                            "script": str(Path(workdir) / "grading_sandbox.py")}, prefix)
@@ -665,13 +685,13 @@ def grade(assignment: Path, submissions: Path, out: Path, jobs: int | None = Non
             if row[2] == "written" and (row[0], row[1]) in kept:
                 row[3] = kept[row[0], row[1]]
     rows = [row for submission_rows, _ in graded for row in submission_rows]
-    with open(out, "w", newline="") as f:
+    with _replacing(out) as f:
         writer = csv.writer(f)
         writer.writerow(["student", "exercise", "part", "points", "possible", "feedback"])
         writer.writerows([*row[:3], _number(row[3]), *row[4:]] for row in rows)
     if kept:
         print(f"kept {len(kept)} hand-graded points already in {out}")
-    with open(out.with_name("totals.csv"), "w", newline="") as f:      # one row per student, for an LMS upload
+    with _replacing(out.with_name("totals.csv")) as f:      # one row per student, for an LMS upload
         writer = csv.writer(f)
         writer.writerow(["student", "automatic points", "automatic possible", "written points (by hand)",
                          "written possible"])
@@ -684,8 +704,19 @@ def grade(assignment: Path, submissions: Path, out: Path, jobs: int | None = Non
     feedback_dir = out.parent / "feedback"
     feedback_dir.mkdir(exist_ok=True)
     for file, (submission_rows, written) in zip(files, graded):
-        (feedback_dir / f"{file.stem}.md").write_text(feedback_text(config, submission_rows, written))
+        with _replacing(feedback_dir / f"{file.stem}.md") as f:
+            f.write(feedback_text(config, submission_rows, written))
     return rows
+
+
+@contextmanager
+def _replacing(path: Path):
+    """A text file written beside ``path`` and moved into its place once complete (an earlier gradebook survives
+    a failure); text a submission made that UTF-8 cannot hold (a lone surrogate) is replaced."""
+    part = path.with_name(path.name + ".part")
+    with open(part, "w", newline="", encoding="utf-8", errors="replace") as f:
+        yield f
+    os.replace(part, path)
 
 
 def hand_points(gradebook: Path) -> dict:

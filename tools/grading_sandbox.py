@@ -73,7 +73,9 @@ def isolate(settings: dict) -> None:
         if not any(prefix == f"/{name}" or prefix.startswith(f"/{name}/") for name in SYSTEM):
             bind(prefix, root + prefix)
     os.makedirs(root + "/dev")
-    mount("--bind", "/dev", root + "/dev")
+    for device in ("null", "zero", "full", "random", "urandom"):       # only these of the host's devices
+        open(f"{root}/dev/{device}", "w").close()
+        mount("--bind", f"/dev/{device}", f"{root}/dev/{device}")
     os.makedirs(root + "/proc")
     mount("-t", "proc", "proc", root + "/proc")                          # this namespace's processes only
     os.makedirs(root + "/tmp/submission")
@@ -82,7 +84,7 @@ def isolate(settings: dict) -> None:
     os.close(keep)
     os.chroot(root)
     os.chdir("/tmp")
-    resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))                  # per user: this sandbox's own uid
+    resource.setrlimit(resource.RLIMIT_NPROC, (16, 16))                  # per user: this sandbox's own uid
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
     os.setgroups([])
     os.setgid(settings["uid"])

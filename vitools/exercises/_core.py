@@ -7,6 +7,7 @@ chapter C; sphinx-exercise numbers by position), is derived from the notebooks' 
 exercise the book calls Exercise 1.3, and ``exercise("log-mean-exp")`` the same one.
 """
 
+import builtins
 import copy
 import html
 import inspect
@@ -209,8 +210,8 @@ class Exercise:
         About how long a student who has read the chapter needs, in minutes (shown in the exercise index).
     graded_probes : sequence of tuple, optional
         For a function answer: argument tuples, other than ``probes``, on which an assignment's hidden tests
-        evaluate it (``tools/assignment.py``). They never reach a student: the student package holds only the
-        outputs on ``probes``.
+        evaluate it (``tools/assignment.py``). They are not in the student package, which holds only the outputs on
+        ``probes``, and a hidden test's feedback names the mistake or the exception's type, never the input.
     points, written_points : int, optional
         An assignment's points for the automatically graded answer and for the written part graded by hand.
         By default an answer that can be graded automatically (a function, or an ``accept`` property) earns
@@ -460,12 +461,24 @@ def hidden_check(answer, payload: str) -> str:
             answer._vitools_ran_too_long = True
         except AttributeError:
             pass
-    return "ok" if feedback.passed else feedback.message
+    if feedback.passed:
+        return "ok"
+    raised = re.match(r"Evaluating your answer raised (\w+): ", feedback.message)
+    if raised and raised.group(1) == "GradingProcessEnded":     # the grader's own words (tools/assignment.py)
+        return "Evaluating your answer on a hidden input: " + feedback.message[raised.end():]
+    if raised:        # neither its message nor a class of the answer's own: they could spell out the hidden input
+        name = raised.group(1)
+        known = isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), BaseException)
+        return f"Evaluating your answer on a hidden input raised {name if known else 'an exception'}."
+    if feedback.message.startswith("Your answer differs from the reference"):     # not by how much
+        return "Your answer differs from the expected output on a hidden input; the practice check() and its hints help."
+    return feedback.message
 
 
 def save_student_forms(path: Path) -> None:
     """Write the student form of every registered exercise (the student package's ``student_forms.pickle``)."""
-    Path(path).write_bytes(pickle.dumps([student_form(ex) for ex in all_exercises()]))
+    with open(path, "wb") as f:
+        pickle.dump([student_form(ex) for ex in all_exercises()], f)
 
 
 def load_student_forms(path: Path) -> None:

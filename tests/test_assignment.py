@@ -274,3 +274,26 @@ def test_grading_again_keeps_hand_graded_points_and_an_unreadable_notebook_costs
         totals = {r["student"]: r for r in csv.DictReader(f)}
     assert totals["ada"]["automatic points"] == "12" and totals["ada"]["written points (by hand)"] == "4.5"
     assert "Graded by hand: 4.5 of 6 points." in (gradebook.parent / "feedback" / "ada.md").read_text()
+
+
+def test_the_student_notebook_and_the_solutions_run_top_to_bottom_with_the_student_package(hw, tmp_path):
+    """Run All, as a student does in JupyterLab with the student package installed: every cell runs; the stubs
+    get "Not yet.", the solutions "Correct." from each practice check."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    env = dict(os.environ, PYTHONPATH=str(hw / "student" / "package"))
+    outputs = {}
+    for name, path in (("student", hw / "student" / "hw1.ipynb"), ("solutions", hw / "autograder" / "solutions.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell("import vitools\nprint(vitools.__file__)"))
+        client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+        assert nb.cells[-1].outputs[0]["text"].startswith(str(hw / "student" / "package"))     # not the checkout's
+        outputs[name] = [cell for cell in nb.cells if any(t.startswith("check-") for t in cell.metadata.get("tags", []))]
+    for name, verdict in (("student", "Not yet."), ("solutions", "Correct.")):
+        assert len(outputs[name]) == 4
+        for cell in outputs[name]:
+            assert cell.outputs[0]["data"]["text/plain"].startswith(verdict), (name, cell.outputs)

@@ -414,6 +414,8 @@ class Sandbox:
                     f"ended the grading process ({self._death()})"
                 self.errors[cell["label"]] = f"{_which(cell)} {what}, so it was left out."
                 return self.start()
+            if "setup_error" in message and running is None:
+                raise RuntimeError(f"the sandbox could not be set up: {message['setup_error']}")
             if "running" in message:
                 running = message["running"]
                 cell_deadline = time.monotonic() + self.settings["cell_seconds"] + 10

@@ -50,19 +50,19 @@ def isolate(settings: dict) -> None:
     This process was started by ``unshare -mnp --fork --kill-child --mount-proc`` (new mount, network and process
     namespaces: no network, no other process in sight, and every process it starts ends with it). The mounts
     below change only this namespace's view. After ``setuid`` it cannot mount, unmount or leave the new root."""
-    keep = os.open(settings["workdir"], os.O_RDONLY)
-
     def mount(*args):
-        subprocess.run(["mount", *args], check=True, capture_output=True, pass_fds=(keep,))
+        done = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if done.returncode:
+            raise OSError(f"mount {' '.join(args)}: {done.stderr.strip()}")
 
     def bind(source, target):
         os.makedirs(target, exist_ok=True)
         mount("--bind", source, target)
         mount("-o", "remount,bind,ro,nosuid,nodev", target)
 
-    mount("-t", "tmpfs", "-o", "size=64m,mode=1777", "none", "/tmp")      # the new root lives here
-    root = "/tmp/root"
+    root = os.path.join(settings["workdir"], "root")       # a tmpfs of its own: nothing of the host's /tmp in it
     os.makedirs(root)
+    mount("-t", "tmpfs", "-o", "size=64m,mode=755", "none", root)
     for name in SYSTEM:
         source = os.path.join("/", name)
         if os.path.islink(source):
@@ -80,8 +80,7 @@ def isolate(settings: dict) -> None:
     mount("-t", "proc", "proc", root + "/proc")                          # this namespace's processes only
     os.makedirs(root + "/tmp/submission")
     os.chmod(root + "/tmp", 0o1777)
-    bind(f"/proc/self/fd/{keep}", root + "/tmp/submission")
-    os.close(keep)
+    bind(settings["workdir"], root + "/tmp/submission")
     os.chroot(root)
     os.chdir("/tmp")
     resource.setrlimit(resource.RLIMIT_NPROC, (16, 16))                  # per user: this sandbox's own uid
@@ -94,7 +93,11 @@ def isolate(settings: dict) -> None:
 def main(settings_file: str) -> None:
     settings = json.loads(open(settings_file).read())
     if settings["namespaces"]:
-        isolate(settings)
+        try:
+            isolate(settings)
+        except Exception as err:   # noqa: BLE001  (the grader reports it; the instructor's setup, not the student's)
+            os.write(1, (json.dumps({"setup_error": f"{type(err).__name__}: {err}"}) + "\n").encode())
+            raise SystemExit(1)
         settings["package"] = os.path.join("/tmp/submission", os.path.relpath(settings["package"], settings["workdir"]))
     else:                                              # no network namespace: refuse sockets here instead
         import socket

@@ -124,17 +124,17 @@ def render(book, registry: dict) -> str:
              "which names the likely mistake when the answer is wrong; `hint()` gives hints one at a time. The student",
              "edition of the book (see the README) has every solution removed.", "",
              "*Time* is about how long a student who has read the chapter needs. *Points* are what an assignment built",
-             "with `python tools/assignment.py` gives (an instructor can change them): *automatic* points come from",
-             "hidden tests on inputs the checker never shows, *written* ones are graded by hand: a derivation's working, or",
-             "an answer that is one fixed value (a number or an array), which no checker can keep secret.", ""]
+             "with `python tools/assignment.py` gives (an instructor can change them), as *automatic + written*: automatic",
+             "points come from hidden tests on inputs the checker never shows; written ones are graded by hand, for a",
+             "derivation's working or for an answer that is one fixed value (a number or an array), which no checker can",
+             "keep secret. The *key* names the exercise in `exercise(\"<key>\")` as well as its number does.", ""]
     for number, doc, title, entries in book:
         lines += [f"## {title}", "", f"Chapter {number}, {{doc}}`{doc}`.", "",
-                  "| Exercise | Title | Kind | Difficulty | Time | Points | Checker |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| Exercise | Title | Kind | Time | Points | Key |", "| --- | --- | --- | --- | --- | --- |"]
         for e in entries:
             ex = registry[e.key]
-            lines.append(f"| {{ref}}`{ex.label}` | {ex.title} | {ex.kind} | {'★' * ex.stars} | {ex.minutes} min | "
-                         f"{ex.points_text} | `exercise(\"{e.key}\")` |")
+            lines.append(f"| {{ref}}`{ex.label}` | {ex.title} | {ex.kind}&nbsp;{'★' * ex.stars} | {ex.minutes}&nbsp;min | "
+                         f"{ex.points} + {ex.written_points} | `{e.key}` |")
         lines.append("")
     return "\n".join(lines)
 

@@ -215,8 +215,8 @@ class Exercise:
     points, written_points : int, optional
         An assignment's points for the automatically graded answer and for the written part graded by hand.
         By default an answer that can be graded automatically (a function, or an ``accept`` property) earns
-        ``2 * stars``; a derivation's written part ``stars``; a number read off an experiment, which a checker
-        cannot keep secret, is graded by hand only, ``2 * stars``.
+        ``2 * stars``; a derivation's written part ``stars``; an answer that is one fixed value (a number or an
+        array), which a checker cannot keep secret, is graded by hand only, ``2 * stars``.
     time_limit : float
         Seconds a student's answer may run in :meth:`check` before the check stops it.
 

@@ -75,9 +75,9 @@ def _book_cells() -> dict:
 
 def statement(markdown: str, cells: list, chapter: int) -> str:
     """The exercise directive's body as plain Markdown; an equation it cites by label is written out below it."""
-    lines = markdown.strip().splitlines()
-    body = "\n".join(line for line in lines[1:] if not line.startswith(":label:")).strip()
-    body = body[:-3].rstrip() if body.endswith("```") else body
+    from vitools.exercises.__main__ import directive_body
+
+    body = directive_body(markdown)
     chapter_text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     cited = []
 
@@ -548,9 +548,14 @@ def _result(future, submission: Path, config: dict) -> tuple:
         return future.result()
     except Exception as err:   # noqa: BLE001  (one submission's failure is reported, not raised)
         why = f"Grading this submission failed ({type(err).__name__}: {err}); ask your instructor to look at it."
-        return [[submission.stem, q["number"], part, 0 if part == "automatic" else "", possible, why]
-                for q in config["questions"]
-                for part, possible in (("automatic", q["points"]), ("written", q["written_points"])) if possible], {}
+        return no_grade(submission, config, why), {}
+
+
+def no_grade(submission: Path, config: dict, why: str) -> list:
+    """Gradebook rows for a submission that could not be graded: 0 automatic points, written parts left blank."""
+    return [[submission.stem, q["number"], part, 0 if part == "automatic" else "", possible, why]
+            for q in config["questions"]
+            for part, possible in (("automatic", q["points"]), ("written", q["written_points"])) if possible]
 
 
 def judge(grader: Path, submission: Path, prefix: list, uid: int) -> tuple:
@@ -562,10 +567,7 @@ def judge(grader: Path, submission: Path, prefix: list, uid: int) -> tuple:
         cells, written = submission_cells(submission)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         why = f"The file is not a readable notebook ({type(err).__name__}: {err}); hand in the .ipynb file itself."
-        rows = [[submission.stem, q["number"], part, 0 if part == "automatic" else "", possible, why]
-                for q in config["questions"]
-                for part, possible in (("automatic", q["points"]), ("written", q["written_points"])) if possible]
-        return rows, {}
+        return no_grade(submission, config, why), {}
     written = {number: text for number, text in written.items() if text.strip() != WRITTEN_PLACEHOLDER}
     with tempfile.TemporaryDirectory() as workdir:
         os.chmod(workdir, 0o755)                # readable by the sandbox's own user id

@@ -23,9 +23,14 @@ def statement(ex) -> str | None:
         for cell in json.loads(notebook.read_text())["cells"]:
             text = "".join(cell["source"])
             if cell["cell_type"] == "markdown" and f":label: {ex.label}\n" in text + "\n":
-                body = [line for line in text.strip().splitlines()[1:] if not line.startswith(":label:")]
-                return "\n".join(body).strip().removesuffix("```").rstrip()
+                return directive_body(text)
     return None
+
+
+def directive_body(markdown: str) -> str:
+    """An exercise directive's text without its opening line, its ``:label:`` line and its closing fence."""
+    body = [line for line in markdown.strip().splitlines()[1:] if not line.startswith(":label:")]
+    return "\n".join(body).strip().removesuffix("```").rstrip()
 
 
 def count(n: int, thing: str) -> str:

@@ -422,10 +422,11 @@ def student_form(ex: Exercise) -> Exercise:
 class _StudentFormUnpickler(pickle.Unpickler):
     """Loads student forms, refusing any object but numpy's, builtins' and these answer-free modules' ones."""
 
-    ALLOWED = ("builtins", "copyreg", "_codecs", "numpy", "vitools.exercises._core", "vitools.exercises._checks")
+    PACKAGES = ("builtins", "copyreg", "_codecs", "numpy")                 # with all their submodules
+    MODULES = ("vitools.exercises._core", "vitools.exercises._checks")     # these modules only
 
     def find_class(self, module, name):
-        if module.split(".")[0] not in ("builtins", "copyreg", "_codecs", "numpy") and module not in self.ALLOWED:
+        if module.split(".")[0] not in self.PACKAGES and module not in self.MODULES:
             raise pickle.UnpicklingError(f"the student forms refer to {module}.{name}, which the student package "
                                          f"does not hold: rebuild it with tools/student_package.py")
         return super().find_class(module, name)

@@ -67,7 +67,8 @@ class BernoulliMixture(Mixture):
         """Fit pi and mu to the binary rows of ``x`` (shape (N, D)) by EM; returns ``self``.
 
         The means start at C distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
-        with a ``torch.Generator`` seeded by ``seed``; the global RNG is untouched). Each
+        with a CPU ``torch.Generator`` seeded by ``seed``, so the start is the same on every device;
+        the global RNG is untouched). Each
         iteration is an M-step, pi_c = N_c / N and the smoothed mu above, from the current
         responsibilities r_nc = p(c | x_n), then the E-step in log space. EM stops when the
         objective (``objective_``: the average log-likelihood plus the log-prior of mu over N) improves by
@@ -80,8 +81,8 @@ class BernoulliMixture(Mixture):
                              f"pass at least n_components rows")
         if x.shape[1] < 1:
             raise ValueError("x has no columns; pass rows with at least one pixel")
-        gen = torch.Generator(device=x.device).manual_seed(seed)
-        start = torch.randperm(x.shape[0], generator=gen, device=x.device)[: self.n_components]
+        gen = torch.Generator().manual_seed(seed)        # on the CPU: the same start on every device
+        start = torch.randperm(x.shape[0], generator=gen)[: self.n_components].to(x.device)
         self.means_ = 0.5 * (x[start] + 0.5)
         self.weights_ = torch.full((self.n_components,), 1 / self.n_components, dtype=x.dtype, device=x.device)
         resp, log_lik = self._e_step(x)

@@ -180,11 +180,12 @@ register(Exercise(
            "|H| binary pixels have 2**|H| joint configurations."],
     discussion=("Enumeration sums p(c) p(x_O, x_H | c) over C components and 2^|H| configurations of the "
                 "hidden pixels: C 2^|H| terms, 10 * 2^32 = 4.3e10 for the top half of a digit (|H| = 32) "
-                "with C = 10. **How long:** multiply the number of terms by the cheapest time per term that "
-                "the chapter's timing cell prints (it depends on the machine; at 10 ns per term, 4.3e10 terms "
-                "take 430 s, about 7 minutes, per image). It is an estimate, not a bound: the 4.3e10 terms "
-                "take 344 GB in float64, so a program would have to work through them in pieces, at a time "
-                "per term of its own. The mixture escapes this only because "
+                "with C = 10. **How long:** multiply the number of terms by the time per term that the "
+                "chapter's timing cell prints for |H| = 20 (it depends on the machine; at 10 ns per term, 4.3e10 "
+                "terms take 430 s, about 7 minutes, per image). Read it as an order of magnitude: the code "
+                "refuses more than 20 hidden pixels, and the table of 4.3e10 terms alone takes 344 GB in "
+                "float64; a program that worked through them in pieces would have a time per term of its own. "
+                "The mixture escapes this only because "
                 "pixels are independent given c, so the sum over x_H factorises and each hidden pixel sums "
                 "to 1."),
 ))

@@ -47,8 +47,9 @@ def isolate(settings: dict) -> None:
     """Run from here on in a new root holding only the system folders, the Python installation and the working
     folder (the student package), read-only, plus a small private /tmp; then as an unprivileged user of its own.
 
-    This process was started by ``unshare -mnp --fork --kill-child --mount-proc`` (new mount, network and process
-    namespaces: no network, no other process in sight, and every process it starts ends with it). The mounts
+    This process was started by ``unshare -mnpiu --fork --kill-child --mount-proc`` (new mount, network, process,
+    IPC and host-name namespaces: no network, no other process in sight, and every process it starts ends with it;
+    ``tools/assignment.py`` builds that command). The mounts
     below change only this namespace's view. After ``setuid`` it cannot mount, unmount or leave the new root."""
     def mount(*args):
         done = subprocess.run(["mount", *args], capture_output=True, text=True)

@@ -66,10 +66,9 @@ class BernoulliMixture(Mixture):
     def fit(self, x, *, max_iter: int = 100, tol: float = 1e-6, seed: int = 0) -> "BernoulliMixture":
         """Fit pi and mu to the binary rows of ``x`` (shape (N, D)) by EM; returns ``self``.
 
-        The means start at C distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn
-        with a CPU ``torch.Generator`` seeded by ``seed``, so the start is the same on every device;
-        the global RNG is untouched). Each
-        iteration is an M-step, pi_c = N_c / N and the smoothed mu above, from the current
+        The means start at C distinct random rows of ``x`` pulled halfway to 0.5 (rows drawn with a CPU
+        ``torch.Generator`` seeded by ``seed``, so the start is the same on every device; the global RNG is
+        untouched). Each iteration is an M-step, pi_c = N_c / N and the smoothed mu above, from the current
         responsibilities r_nc = p(c | x_n), then the E-step in log space. EM stops when the
         objective (``objective_``: the average log-likelihood plus the log-prior of mu over N) improves by
         less than ``tol``, or after ``max_iter`` iterations.

@@ -185,9 +185,8 @@ register(Exercise(
                 "terms take 860 s, about 14 minutes, per image). Read it as an order of magnitude: the code "
                 "refuses more than 20 hidden pixels, and the table of 4.3e10 terms alone takes 344 GB in "
                 "float64; a program that worked through them in pieces would have a time per term of its own. "
-                "The mixture escapes this only because "
-                "pixels are independent given c, so the sum over x_H factorises and each hidden pixel sums "
-                "to 1."),
+                "The mixture escapes this only because pixels are independent given c, so the sum over x_H "
+                "factorises and each hidden pixel sums to 1."),
 ))
 
 # ---------------------------------------------------------------- proposal-width
